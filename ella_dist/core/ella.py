@@ -13,8 +13,9 @@ what makes early tasks improve as later ones arrive (reverse transfer).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterable
+from typing import Any, ClassVar
 
 import numpy as np
 

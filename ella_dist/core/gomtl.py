@@ -19,7 +19,8 @@ is how GO-MTL's authors initialise it and what makes it converge in tens of roun
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterable
+from collections.abc import Iterable
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import linalg
@@ -131,7 +132,7 @@ class GOMTL(TaskModelMixin):
         S = np.zeros((len(ids), self.k))
         history: list[float] = []
         prev = np.inf
-        for it in range(1, self.max_iter + 1):
+        for _ in range(self.max_iter):
             S = problem.code_all(L, S)
             L = problem.solve_basis(L, S)
             obj = problem.objective(L, S)
@@ -142,7 +143,7 @@ class GOMTL(TaskModelMixin):
         self.n_features_in_ = d - int(self.fit_intercept)
         self.L_ = L
         self.codes_ = {tid: S[i].copy() for i, tid in enumerate(ids)}
-        self.n_iter_ = it
+        self.n_iter_ = len(history)
         self.objective_ = history
         return self
 

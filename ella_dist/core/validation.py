@@ -94,9 +94,9 @@ def check_X(X: Any, *, n_features: int | None = None, task_id: str | None = None
             f"{arr.ndim} dimension(s), shape {arr.shape}."
         )
     if arr.shape[0] == 0:
-        raise ValueError("X is empty: found 0 sample(s) (shape=%r); a task needs at least one." % (arr.shape,))
+        raise ValueError(f"X is empty: found 0 sample(s) (shape={arr.shape!r}); a task needs at least one.")
     if arr.shape[1] == 0:
-        raise ValueError("X has 0 features (shape=%r); at least one is required." % (arr.shape,))
+        raise ValueError(f"X has 0 features (shape={arr.shape!r}); at least one is required.")
     if n_features is not None and arr.shape[1] != n_features:
         who = f"task {task_id!r} was" if task_id is not None else "the model was"
         raise ValueError(f"X has {arr.shape[1]} features, but {who} trained with {n_features}.")
