@@ -203,7 +203,8 @@ class ELLA(TaskModelMixin):
         """
         task_id = check_task_id(task_id)
         n_features = getattr(self, "n_features_in_", None)
-        X, y = check_task_data(X, y, self.loss, n_features=n_features, task_id=task_id)
+        known = task_id if task_id in getattr(self, "_tasks", ()) else None
+        X, y = check_task_data(X, y, self.loss, n_features=n_features, task_id=known)
         Xb = add_intercept(X) if self.fit_intercept else X
         fresh = n_features is None
         if fresh:
