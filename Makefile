@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean proto
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,6 +22,13 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/ella-dist bench paper
+
+# Regenerate the gRPC/protobuf stubs from proto/ into ella_dist/_generated/ (committed;
+# tests/server/test_generated.py checks they match the .proto).
+proto:
+	$(VENV)/bin/python -m grpc_tools.protoc -I proto --python_out=ella_dist/_generated \
+		--pyi_out=ella_dist/_generated --grpc_python_out=ella_dist/_generated proto/ella/v1/ella.proto
+	touch ella_dist/_generated/ella/__init__.py ella_dist/_generated/ella/v1/__init__.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
