@@ -58,3 +58,19 @@ def test_singular_D_does_not_give_huge_codes():
     theta = np.array([1.0, 1.0, 0, 0, 0, 0])
     s = code_task(L, theta, D, mu=0.0)
     assert np.all(np.abs(s) < 1e4), s
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_active_set_and_coordinate_descent_agree(seed):
+    from ella_dist.core.sparse_code import _feature_sign, lasso_cd
+
+    rng = np.random.default_rng(100 + seed)
+    k = int(rng.integers(1, 10))
+    B = rng.normal(size=(k + 3, k))
+    Q = B.T @ B + 1e-4 * np.eye(k)
+    c = rng.normal(size=k) * 3
+    mu = float(rng.choice([1e-4, 0.1, 1.0]))
+    fs = _feature_sign(Q, c, mu)
+    assert fs is not None
+    assert kkt_violation(Q, c, mu, fs) < 1e-8
+    np.testing.assert_allclose(fs, lasso_cd(Q, c, mu), atol=1e-7)
