@@ -159,6 +159,7 @@ class _Problem:
             self.G = [X.T @ X / n for X, n in zip(Xs, self.ns)]
             self.h = [X.T @ y / n for X, y, n in zip(Xs, ys, self.ns)]
             self.yy = [float(y @ y) / n for y, n in zip(ys, self.ns)]
+            self.G_stack, self.h_stack = np.stack(self.G), np.stack(self.h)
 
     # mean loss of one task at theta
     def task_loss(self, t: int, theta: np.ndarray) -> float:
@@ -221,14 +222,12 @@ class _Problem:
     def solve_basis(self, L: np.ndarray, S: np.ndarray) -> np.ndarray:
         d, k = L.shape
         if self.loss == "squared":
-            M = np.zeros((k * d, k * d))
-            rhs = np.zeros(k * d)
-            for t in range(self.T):
-                M += np.kron(np.outer(S[t], S[t]), self.G[t])
-                rhs += np.kron(S[t], self.h[t])
-            M /= self.T
+            # sum_t kron(s_t s_t', G_t) and sum_t kron(s_t, h_t) in one contraction each;
+            # index (a, i) is a * d + i, i.e. vec() stacking the columns of L.
+            M = np.einsum("ta,tb,tij->aibj", S, S, self.G_stack).reshape(k * d, k * d) / self.T
+            rhs = np.einsum("ta,ti->ai", S, self.h_stack).reshape(k * d) / self.T
             M[np.diag_indices_from(M)] += 2.0 * self.lam
-            x = linalg.cho_solve(linalg.cho_factor(M, check_finite=False), rhs / self.T, check_finite=False)
+            x = linalg.cho_solve(linalg.cho_factor(M, check_finite=False), rhs, check_finite=False)
             return x.reshape((d, k), order="F")
         return self._basis_logistic(L, S)
 
