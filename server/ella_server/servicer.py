@@ -1,0 +1,369 @@
+"""``EllaServicer``: a thin translation from protobuf messages to ``Engine`` calls.
+
+Each RPC decodes its request, calls the engine in a worker thread (engine calls block
+on Ray), and encodes the reply. Every exception goes through :func:`status.to_status`.
+The only logic of its own is the Train stream: it is read whole and checked before any
+task is applied (see :mod:`.stream`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import grpc
+import numpy as np
+
+from ella_dist._generated import ella_pb2 as pb
+from ella_dist._generated import ella_pb2_grpc as pb_grpc
+from ella_dist.core.errors import NotFittedError
+from ella_dist.core.validation import check_task_data
+
+from . import status
+from .stream import MAX_ROWS_PER_CHUNK, TrainStream
+
+CONFIG_FIELDS = ("loss", "k", "mu", "lam", "ridge", "fit_intercept", "init", "seed", "l_solver")
+SAVE_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
+DEFAULT_ROWS_PER_CHUNK = 4096
+
+
+class _Abort(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+# -- protobuf <-> numpy / dict -------------------------------------------------------------
+def matrix_to_array(m: Any, field: str) -> np.ndarray:
+    """A 2-D ndarray from an ``ella.v1.Matrix``, or ValueError naming ``field``."""
+    shape = tuple(int(s) for s in m.shape)
+    if len(shape) != 2:
+        raise ValueError(f"'{field}' must be a matrix with shape [n_rows, n_features]. Got shape {list(shape)}.")
+    if len(m.values) != shape[0] * shape[1]:
+        raise ValueError(
+            f"'{field}' has shape {list(shape)}, which needs {shape[0] * shape[1]} values. Got {len(m.values)}."
+        )
+    return np.asarray(m.values, dtype=np.float64).reshape(shape)
+
+
+def array_to_matrix(a: np.ndarray) -> Any:
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    return pb.Matrix(values=a.ravel(), shape=list(a.shape))
+
+
+def config_from_msg(cfg: Any) -> dict[str, Any]:
+    """Engine keyword arguments from a ModelConfig (only the fields set; seed -> random_state)."""
+    out = {}
+    for f in CONFIG_FIELDS:
+        if cfg.HasField(f):
+            out["random_state" if f == "seed" else f] = getattr(cfg, f)
+    return out
+
+
+def config_to_msg(params: dict[str, Any]) -> Any:
+    kw = {}
+    for f in CONFIG_FIELDS:
+        v = params.get("random_state" if f == "seed" else f)
+        if v is not None:
+            kw[f] = v
+    return pb.ModelConfig(**kw)
+
+
+def ack_fields(ack: Any) -> tuple[int, int]:
+    """(version, n_tasks) of an engine submit acknowledgement."""
+    if isinstance(ack, dict):
+        return int(ack["version"]), int(ack.get("n_tasks", ack.get("T", 0)))
+    if hasattr(ack, "version"):
+        return int(ack.version), int(getattr(ack, "n_tasks", getattr(ack, "T", 0)))
+    version, n_tasks = ack[0], ack[1]
+    return int(version), int(n_tasks)
+
+
+def flatten_status(st: Any) -> dict[str, dict[str, str]]:
+    """Engine status as ``{node: {key: value}}`` strings (nested keys dotted)."""
+
+    def flat(prefix: str, v: Any, out: dict[str, str]) -> None:
+        if isinstance(v, dict):
+            for k, sub in v.items():
+                flat(f"{prefix}.{k}" if prefix else str(k), sub, out)
+        else:
+            out[prefix or "value"] = str(v)
+
+    if isinstance(st, dict) and st and all(isinstance(v, dict) for v in st.values()):
+        nodes = st
+    else:
+        nodes = {"engine": st}
+    result = {}
+    for name, v in nodes.items():
+        out: dict[str, str] = {}
+        flat("", v, out)
+        result[str(name)] = out
+    return result
+
+
+class PartialApplyError(Exception):
+    """A task of a Train stream failed after earlier tasks of the stream were applied."""
+
+    def __init__(self, index: int, task_id: str, applied: list, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.index, self.task_id, self.applied, self.cause = index, task_id, applied, cause
+
+
+class EllaServicer(pb_grpc.EllaServicer):
+    """The ``ella.v1.Ella`` service over an ``Engine``.
+
+    Parameters
+    ----------
+    engine : ella_dist.cluster.Engine
+    max_workers : int
+        Threads for blocking engine calls.
+    """
+
+    def __init__(self, engine: Any, max_workers: int = 16) -> None:
+        self.engine = engine
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ella-engine")
+        self.started = time.time()
+        self.calls = 0
+        self.errors = 0
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    async def _run(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kw))
+
+    async def _serve(self, context: grpc.aio.ServicerContext, coro_fn: Callable[[], Any]) -> Any:
+        """Run one RPC body; map any exception to a status code and abort with it."""
+        self.calls += 1
+        try:
+            return await coro_fn()
+        except asyncio.CancelledError:
+            raise
+        except _Abort as exc:
+            self.errors += 1
+            await context.abort(exc.code, exc.message)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a status code
+            self.errors += 1
+            code, message = status.to_status(exc)
+            await context.abort(code, message)
+
+    # -- models -------------------------------------------------------------------------
+    async def CreateModel(self, request, context):  # noqa: N802
+        async def body():
+            if not request.name or len(request.name) > 128:
+                raise ValueError(f"'name' must be 1..128 characters. Got {request.name!r}.")
+            await self._run(self.engine.create_model, request.name, **config_from_msg(request.config))
+            cfg = await self._run(self.engine.get_config, request.name)
+            return pb.CreateModelResponse(name=request.name, config=config_to_msg(cfg))
+
+        return await self._serve(context, body)
+
+    async def DeleteModel(self, request, context):  # noqa: N802
+        async def body():
+            await self._run(self.engine.delete_model, request.name)
+            return pb.DeleteModelResponse()
+
+        return await self._serve(context, body)
+
+    async def ListModels(self, request, context):  # noqa: N802
+        async def body():
+            return pb.ListModelsResponse(names=sorted(await self._run(self.engine.list_models)))
+
+        return await self._serve(context, body)
+
+    async def GetConfig(self, request, context):  # noqa: N802
+        async def body():
+            cfg = await self._run(self.engine.get_config, request.name)
+            return pb.GetConfigResponse(name=request.name, config=config_to_msg(cfg))
+
+        return await self._serve(context, body)
+
+    # -- training -----------------------------------------------------------------------
+    def _check_tasks(self, model: str, tasks: list) -> None:
+        """Validate every task of the stream before any is applied (the core's rules)."""
+        cfg = self.engine.get_config(model)
+        try:
+            L = self.engine.basis(model)
+            d = int(np.shape(L)[0]) - (1 if cfg.get("fit_intercept", True) else 0)
+        except NotFittedError:
+            d = None
+        for t in tasks:
+            try:
+                X, y = check_task_data(t.X, t.y, cfg.get("loss", "squared"), n_features=d)
+            except ValueError as exc:
+                raise ValueError(f"task {t.task_id!r}: {exc} Nothing of this Train stream was applied.") from None
+            t.X, t.y = X, y
+            d = X.shape[1] if d is None else d
+
+    def _apply(self, model: str, tasks: list) -> list:
+        acks = []
+        for i, t in enumerate(tasks):
+            try:
+                ack = self.engine.submit(model, t.task_id, t.X, t.y, submission_id=t.submission_id)
+            except Exception as exc:
+                if not acks:
+                    raise
+                raise PartialApplyError(i, t.task_id, acks, exc) from exc
+            version, n_tasks = ack_fields(ack)
+            acks.append(pb.TaskAck(task_id=t.task_id, n_rows=len(t.y), version=version, n_tasks=n_tasks,
+                                   submission_id=t.submission_id or ""))
+        return acks
+
+    async def Train(self, request_iterator: AsyncIterator, context):  # noqa: N802
+        async def body():
+            stream = TrainStream()
+            async for chunk in request_iterator:
+                stream.add(chunk)
+            model, tasks = stream.finish()
+            await self._run(self._check_tasks, model, tasks)
+            try:
+                acks = await self._run(self._apply, model, tasks)
+            except PartialApplyError as exc:
+                code, msg = status.to_status(exc.cause)
+                last = exc.applied[-1]
+                raise _Abort(
+                    code,
+                    f"task {exc.task_id!r} (number {exc.index} of {len(tasks)} in this stream) was rejected: {msg}. "
+                    f"The {len(exc.applied)} task(s) before it were applied (model version {last.version}): "
+                    f"{[a.task_id for a in exc.applied]}.",
+                ) from exc
+            return pb.TrainResponse(acks=acks, version=acks[-1].version, n_tasks=acks[-1].n_tasks)
+
+        return await self._serve(context, body)
+
+    # -- prediction ---------------------------------------------------------------------
+    async def _predict_arrays(self, request) -> tuple[int, dict[str, np.ndarray]]:
+        X = matrix_to_array(request.x, "x")
+        outputs = set(request.outputs) or {pb.OUTPUT_SCORES}
+        outputs = {pb.OUTPUT_SCORES if o == pb.OUTPUT_UNSPECIFIED else o for o in outputs}
+        res = {}
+        if pb.OUTPUT_SCORES in outputs:
+            res["scores"] = await self._run(self.engine.decision_function, request.model, request.task_id, X)
+        if pb.OUTPUT_LABELS in outputs:
+            res["labels"] = await self._run(self.engine.predict, request.model, request.task_id, X)
+        if pb.OUTPUT_PROBABILITIES in outputs:
+            res["probabilities"] = await self._run(self.engine.predict_proba, request.model, request.task_id, X)
+        return X.shape[0], res
+
+    @staticmethod
+    def _reply(res: dict[str, np.ndarray], lo: int, hi: int) -> Any:
+        r = pb.PredictResponse(row_offset=lo)
+        if "scores" in res:
+            r.scores.extend(np.asarray(res["scores"][lo:hi], dtype=np.float64))
+        if "labels" in res:
+            r.labels.extend(np.asarray(res["labels"][lo:hi], dtype=np.float64))
+        if "probabilities" in res:
+            r.probabilities.CopyFrom(array_to_matrix(res["probabilities"][lo:hi]))
+        return r
+
+    async def Predict(self, request, context):  # noqa: N802
+        async def body():
+            n, res = await self._predict_arrays(request)
+            return self._reply(res, 0, n)
+
+        return await self._serve(context, body)
+
+    async def PredictStream(self, request, context):  # noqa: N802
+        async def body():
+            step = request.rows_per_chunk or DEFAULT_ROWS_PER_CHUNK
+            if not 1 <= step <= MAX_ROWS_PER_CHUNK:
+                raise ValueError(f"'rows_per_chunk' must be in 1..{MAX_ROWS_PER_CHUNK}. Got {step}.")
+            n, res = await self._predict_arrays(request)
+            return [self._reply(res, lo, min(n, lo + step)) for lo in range(0, n, step)]
+
+        replies = await self._serve(context, body)
+        for r in replies or []:
+            yield r
+
+    # -- inspection ---------------------------------------------------------------------
+    async def GetTaskModel(self, request, context):  # noqa: N802
+        async def body():
+            st = await self._run(self.engine.task_state, request.model, request.task_id)
+            L = np.asarray(await self._run(self.engine.basis, request.model))
+            return pb.GetTaskModelResponse(
+                task_id=request.task_id,
+                theta=L @ np.asarray(st.s),
+                s=np.asarray(st.s, dtype=np.float64),
+                n=int(st.n),
+                theta_single=np.asarray(st.theta, dtype=np.float64),
+                hessian=array_to_matrix(np.asarray(st.D)),
+            )
+
+        return await self._serve(context, body)
+
+    def _basis_info(self, model: str) -> tuple[np.ndarray, int, int]:
+        L = np.asarray(self.engine.basis(model))
+        version, n_tasks = self._version(model)
+        return L, version, n_tasks
+
+    def _version(self, model: str) -> tuple[int, int]:
+        """(version, T) of a model, from the engine's status."""
+        info = self.engine.model_info(model) if hasattr(self.engine, "model_info") else None
+        if info is not None:
+            return ack_fields(info)
+        return 0, len(self.engine.list_tasks(model))
+
+    async def GetBasis(self, request, context):  # noqa: N802
+        async def body():
+            L, version, n_tasks = await self._run(self._basis_info, request.model)
+            return pb.GetBasisResponse(basis=array_to_matrix(L), version=version, n_tasks=n_tasks)
+
+        return await self._serve(context, body)
+
+    async def ListTasks(self, request, context):  # noqa: N802
+        async def body():
+            return pb.ListTasksResponse(task_ids=list(await self._run(self.engine.list_tasks, request.model)))
+
+        return await self._serve(context, body)
+
+    # -- operations ---------------------------------------------------------------------
+    @staticmethod
+    def _check_save_id(save_id: str) -> None:
+        if not SAVE_ID.match(save_id):
+            raise ValueError(
+                f"'id' must be 1..128 characters of [A-Za-z0-9._-], not starting with '.'. Got {save_id!r}."
+            )
+
+    async def Save(self, request, context):  # noqa: N802
+        async def body():
+            self._check_save_id(request.id)
+            await self._run(self.engine.save, request.model, request.id)
+            version, _ = await self._run(self._version, request.model)
+            return pb.SaveResponse(model=request.model, id=request.id, version=version)
+
+        return await self._serve(context, body)
+
+    async def Load(self, request, context):  # noqa: N802
+        async def body():
+            self._check_save_id(request.id)
+            await self._run(self.engine.load, request.model, request.id)
+            version, n_tasks = await self._run(self._version, request.model)
+            return pb.LoadResponse(model=request.model, id=request.id, version=version, n_tasks=n_tasks)
+
+        return await self._serve(context, body)
+
+    async def Clear(self, request, context):  # noqa: N802
+        async def body():
+            await self._run(self.engine.clear, request.model)
+            return pb.ClearResponse()
+
+        return await self._serve(context, body)
+
+    async def GetStatus(self, request, context):  # noqa: N802
+        async def body():
+            nodes = flatten_status(await self._run(self.engine.status))
+            nodes["server"] = {
+                "uptime_s": f"{time.time() - self.started:.1f}",
+                "calls": str(self.calls),
+                "errors": str(self.errors),
+                "max_message_bytes": str(4 * 1024 * 1024),
+            }
+            return pb.GetStatusResponse(nodes={k: pb.NodeStatus(fields=v) for k, v in nodes.items()})
+
+        return await self._serve(context, body)
