@@ -91,7 +91,8 @@ def make_synthetic(
     sparsity: float = 0.5,
     noise: float = 1.0,
     random_state: int | None = None,
-) -> list[Task]:
+    return_basis: bool = False,
+) -> list[Task] | tuple[list[Task], np.ndarray]:
     """The paper's synthetic regression tasks.
 
     A basis L of ``k`` components in R^(d+1) (the last coordinate is the intercept),
@@ -100,23 +101,12 @@ def make_synthetic(
 
     Returns
     -------
-    list of Task
-        Named ``syn-0`` .. ``syn-{n_tasks-1}``. The planted basis is not returned by
-        design; use :func:`make_synthetic_basis` for tests of basis recovery.
+    tasks : list of Task
+        Named ``syn-0`` .. ``syn-{n_tasks-1}``.
+    L : ndarray of shape (d + 1, k)
+        The planted basis, only if ``return_basis`` (as scikit-learn's
+        ``make_regression(coef=True)`` does), for tests of basis recovery.
     """
-    return make_synthetic_basis(n_tasks, n_per_task, k, d, sparsity, noise, random_state)[0]
-
-
-def make_synthetic_basis(
-    n_tasks: int = 100,
-    n_per_task: int = 100,
-    k: int = 6,
-    d: int = 12,
-    sparsity: float = 0.5,
-    noise: float = 1.0,
-    random_state: int | None = None,
-) -> tuple[list[Task], np.ndarray]:
-    """:func:`make_synthetic` plus the planted basis L of shape (d + 1, k)."""
     rng = np.random.default_rng(random_state)
     L = rng.standard_normal((d + 1, k))
     tasks = []
@@ -127,4 +117,4 @@ def make_synthetic_basis(
         X = rng.standard_normal((n_per_task, d))
         y = X @ (L[:-1] @ s) + L[-1] @ s + noise * rng.standard_normal(n_per_task)
         tasks.append(Task(f"syn-{t}", X, y))
-    return tasks, L
+    return (tasks, L) if return_basis else tasks

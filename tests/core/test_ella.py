@@ -8,7 +8,7 @@ from ella_dist import ELLA, STL, ModelFormatError
 from ella_dist.core import persistence
 from ella_dist.core.basis import task_terms
 from ella_dist.core.metrics import rmse
-from ella_dist.datasets import make_synthetic, make_synthetic_basis
+from ella_dist.datasets import make_synthetic
 from tests.conftest import split_tasks
 
 
@@ -132,14 +132,14 @@ def test_all_l_solvers_learn_the_same_model(solver):
 
 
 def test_recovers_the_planted_basis_span():
-    tasks, L_true = make_synthetic_basis(60, 200, k=3, d=8, noise=0.1, random_state=5)
+    tasks, L_true = make_synthetic(60, 200, k=3, d=8, noise=0.1, random_state=5, return_basis=True)
     model = ELLA(k=3, mu=1e-4, lam=1e-4, random_state=0).fit(tasks).refine(2)
     angles = subspace_angles(model.L_, L_true)
     assert np.max(angles) < 0.1, np.degrees(angles)
 
 
 def test_beats_stl_when_tasks_have_few_examples():
-    tasks, _ = make_synthetic_basis(40, 30, k=2, d=12, noise=1.0, random_state=6)
+    tasks = make_synthetic(40, 30, k=2, d=12, noise=1.0, random_state=6)
     train, test = split_tasks(tasks, frac=0.5, seed=0)  # 15 training rows for 13 coefficients
     ella = ELLA(k=2, mu=1e-3, lam=1e-3, random_state=0).fit(train)
     stl = STL(ridge=1e-2).fit(train)
