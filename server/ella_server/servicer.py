@@ -65,7 +65,13 @@ def config_from_msg(cfg: Any) -> dict[str, Any]:
     return out
 
 
-def config_to_msg(params: dict[str, Any]) -> Any:
+def model_params(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The hyper-parameters inside an engine ``get_config`` answer."""
+    return cfg["params"] if isinstance(cfg.get("params"), dict) else cfg
+
+
+def config_to_msg(cfg: dict[str, Any]) -> Any:
+    params = model_params(cfg)
     kw = {}
     for f in CONFIG_FIELDS:
         v = params.get("random_state" if f == "seed" else f)
@@ -188,14 +194,18 @@ class EllaServicer(pb_grpc.EllaServicer):
     def _check_tasks(self, model: str, tasks: list) -> None:
         """Validate every task of the stream before any is applied (the core's rules)."""
         cfg = self.engine.get_config(model)
-        try:
-            L = self.engine.basis(model)
-            d = int(np.shape(L)[0]) - (1 if cfg.get("fit_intercept", True) else 0)
-        except NotFittedError:
-            d = None
+        params = model_params(cfg)
+        if "n_features" in cfg:
+            d = cfg["n_features"]
+        else:
+            try:
+                L = self.engine.basis(model)
+                d = int(np.shape(L)[0]) - (1 if params.get("fit_intercept", True) else 0)
+            except NotFittedError:
+                d = None
         for t in tasks:
             try:
-                X, y = check_task_data(t.X, t.y, cfg.get("loss", "squared"), n_features=d)
+                X, y = check_task_data(t.X, t.y, params.get("loss", "squared"), n_features=d)
             except ValueError as exc:
                 raise ValueError(f"task {t.task_id!r}: {exc} Nothing of this Train stream was applied.") from None
             t.X, t.y = X, y
@@ -298,15 +308,15 @@ class EllaServicer(pb_grpc.EllaServicer):
         return await self._serve(context, body)
 
     def _basis_info(self, model: str) -> tuple[np.ndarray, int, int]:
-        L = np.asarray(self.engine.basis(model))
         version, n_tasks = self._version(model)
+        L = np.asarray(self.engine.basis(model))
         return L, version, n_tasks
 
     def _version(self, model: str) -> tuple[int, int]:
         """(version, T) of a model, from the engine's status."""
-        info = self.engine.model_info(model) if hasattr(self.engine, "model_info") else None
-        if info is not None:
-            return ack_fields(info)
+        cfg = self.engine.get_config(model)
+        if "version" in cfg:
+            return int(cfg["version"]), int(cfg.get("n_tasks", 0))
         return 0, len(self.engine.list_tasks(model))
 
     async def GetBasis(self, request, context):  # noqa: N802
