@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import re
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +27,6 @@ from . import status
 from .stream import MAX_ROWS_PER_CHUNK, TrainStream
 
 CONFIG_FIELDS = ("loss", "k", "mu", "lam", "ridge", "fit_intercept", "init", "seed", "l_solver")
-SAVE_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
 DEFAULT_ROWS_PER_CHUNK = 4096
 
 
@@ -162,8 +160,6 @@ class EllaServicer(pb_grpc.EllaServicer):
     # -- models -------------------------------------------------------------------------
     async def CreateModel(self, request, context):  # noqa: N802
         async def body():
-            if not request.name or len(request.name) > 128:
-                raise ValueError(f"'name' must be 1..128 characters. Got {request.name!r}.")
             await self._run(self.engine.create_model, request.name, **config_from_msg(request.config))
             cfg = await self._run(self.engine.get_config, request.name)
             return pb.CreateModelResponse(name=request.name, config=config_to_msg(cfg))
@@ -333,16 +329,8 @@ class EllaServicer(pb_grpc.EllaServicer):
         return await self._serve(context, body)
 
     # -- operations ---------------------------------------------------------------------
-    @staticmethod
-    def _check_save_id(save_id: str) -> None:
-        if not SAVE_ID.match(save_id):
-            raise ValueError(
-                f"'id' must be 1..128 characters of [A-Za-z0-9._-], not starting with '.'. Got {save_id!r}."
-            )
-
     async def Save(self, request, context):  # noqa: N802
         async def body():
-            self._check_save_id(request.id)
             await self._run(self.engine.save, request.model, request.id)
             version, _ = await self._run(self._version, request.model)
             return pb.SaveResponse(model=request.model, id=request.id, version=version)
@@ -351,7 +339,6 @@ class EllaServicer(pb_grpc.EllaServicer):
 
     async def Load(self, request, context):  # noqa: N802
         async def body():
-            self._check_save_id(request.id)
             await self._run(self.engine.load, request.model, request.id)
             version, n_tasks = await self._run(self._version, request.model)
             return pb.LoadResponse(model=request.model, id=request.id, version=version, n_tasks=n_tasks)
