@@ -18,7 +18,7 @@ import grpc
 import numpy as np
 
 from ._stubs import pb, pb_grpc
-from .errors import InvalidArgument, from_rpc_error
+from .errors import EllaError, InvalidArgument, from_rpc_error
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 """Largest gRPC message the service accepts or sends (see the limits in ella.proto)."""
@@ -250,7 +250,19 @@ class Client:
         ``UNAVAILABLE`` (the chunks are replayed) cannot count a task twice.
         """
         sent: list = []
-        gen = self._chunks(name, tasks, sent)
+        failure: list[BaseException] = []
+
+        def guarded() -> Iterator[Any]:
+            # An exception inside a request iterator reaches the caller as UNKNOWN; keep it
+            # and end the stream instead (the server then rejects it whole, nothing applied).
+            try:
+                yield from self._chunks(name, tasks, sent)
+            except Exception as exc:  # noqa: BLE001 - re-raised below
+                failure.append(exc)
+                # end in the middle of a task, so that complete tasks sent before are not applied
+                yield pb.TrainChunk(task_id="client-side-error", n_features=1, x=[0.0], y=[0.0], end_of_task=False)
+
+        gen = guarded()
         attempt = [0]
 
         def request() -> Iterator[Any]:
@@ -261,7 +273,14 @@ class Client:
                 pass
             return iter(list(sent))
 
-        resp = self._call(self._stub.Train, request)
+        try:
+            resp = self._call(self._stub.Train, request)
+        except EllaError:
+            if failure:
+                raise failure[0] from None
+            raise
+        if failure:  # pragma: no cover - the server rejects a stream cut short
+            raise failure[0]
         return [TrainAck(a.task_id, a.n_rows, a.version, a.n_tasks, a.submission_id) for a in resp.acks]
 
     def train(self, name: str, task_id: str, X: Any, y: Any, submission_id: str | None = None) -> TrainAck:
