@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import hmac
 import logging
-import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from grpc_reflection.v1alpha import reflection
 from ella_dist._generated import ella_pb2 as pb
 from ella_dist._generated import ella_pb2_grpc as pb_grpc
 
+from .options import add_arguments
 from .servicer import EllaServicer
 
 log = logging.getLogger("ella_server")
@@ -193,18 +193,6 @@ async def serve(args: argparse.Namespace, ready: Callable[[int], None] | None = 
     await loop.run_in_executor(None, engine.shutdown)
     print("ella-dist: final checkpoint written, stopped", flush=True)
     return 0
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, loopback only)")
-    p.add_argument("--port", type=int, default=50051, help="TCP port (default: 50051; 0 picks a free one)")
-    p.add_argument("--ray-address", default=None, help="join this Ray cluster (e.g. 10.0.0.1:6379); default: embedded local Ray")
-    p.add_argument("--checkpoint-dir", default=None, help="where models are checkpointed; a restart on the same dir serves the same models")
-    p.add_argument("--num-learners", type=int, default=None, help="learner actors of an embedded Ray (default: the CPUs Ray reports)")
-    p.add_argument("--auth-token-file", default=None, help="file holding a bearer token; calls must send 'authorization: Bearer <token>'")
-    p.add_argument("--tls-cert", default=None, help="PEM certificate chain: serve TLS (with --tls-key)")
-    p.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
-    p.add_argument("--log-level", default=os.environ.get("ELLA_LOG_LEVEL", "WARNING"), help="logging level (default: WARNING)")
 
 
 def main(argv: list[str] | None = None) -> int:
