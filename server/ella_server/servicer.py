@@ -111,11 +111,12 @@ def flatten_status(st: Any) -> dict[str, dict[str, str]]:
 
 
 class PartialApplyError(Exception):
-    """A task of a Train stream failed after earlier tasks of the stream were applied."""
+    """Some tasks of a checked Train stream failed in the engine while others were applied."""
 
-    def __init__(self, index: int, task_id: str, applied: list, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.index, self.task_id, self.applied, self.cause = index, task_id, applied, cause
+    def __init__(self, failed: list[tuple[str, BaseException]], applied: list, n_tasks: int) -> None:
+        super().__init__(str(failed[0][1]))
+        self.failed, self.applied, self.n_tasks = failed, applied, n_tasks
+        self.cause = failed[0][1]
 
 
 class EllaServicer(pb_grpc.EllaServicer):
@@ -208,17 +209,30 @@ class EllaServicer(pb_grpc.EllaServicer):
             d = X.shape[1] if d is None else d
 
     def _apply(self, model: str, tasks: list) -> list:
-        acks = []
-        for i, t in enumerate(tasks):
-            try:
-                ack = self.engine.submit(model, t.task_id, t.X, t.y, submission_id=t.submission_id)
-            except Exception as exc:
-                if not acks:
-                    raise
-                raise PartialApplyError(i, t.task_id, acks, exc) from exc
-            version, n_tasks = ack_fields(ack)
+        """Submit the stream's tasks pipelined (fits overlap, updates apply in stream order)."""
+        items = [(t.task_id, t.X, t.y, t.submission_id) for t in tasks]
+        if hasattr(self.engine, "submit_many"):
+            results = self.engine.submit_many(model, items, return_exceptions=True)
+        else:
+            results = []
+            for item in items:
+                try:
+                    results.append(self.engine.submit(model, *item[:3], submission_id=item[3]))
+                except Exception as exc:  # noqa: BLE001 - reported below
+                    results.append(exc)
+                    break
+        acks, failed = [], []
+        for t, r in zip(tasks, results):
+            if isinstance(r, BaseException):
+                failed.append((t.task_id, r))
+                continue
+            version, n_tasks = ack_fields(r)
             acks.append(pb.TaskAck(task_id=t.task_id, n_rows=len(t.y), version=version, n_tasks=n_tasks,
-                                   submission_id=t.submission_id or ""))
+                                   submission_id=getattr(r, "submission_id", None) or t.submission_id or ""))
+        if failed:
+            if not acks:
+                raise failed[0][1]
+            raise PartialApplyError(failed, acks, len(tasks))
         return acks
 
     async def Train(self, request_iterator: AsyncIterator, context):  # noqa: N802
@@ -231,13 +245,14 @@ class EllaServicer(pb_grpc.EllaServicer):
             try:
                 acks = await self._run(self._apply, model, tasks)
             except PartialApplyError as exc:
+                # Only failures the checks above cannot foresee get here (e.g. a logistic task
+                # holding one class, an actor that stayed down): say exactly what was applied.
                 code, msg = status.to_status(exc.cause)
-                last = exc.applied[-1]
                 raise _Abort(
                     code,
-                    f"task {exc.task_id!r} (number {exc.index} of {len(tasks)} in this stream) was rejected: {msg}. "
-                    f"The {len(exc.applied)} task(s) before it were applied (model version {last.version}): "
-                    f"{[a.task_id for a in exc.applied]}.",
+                    f"{len(exc.failed)} of {exc.n_tasks} task(s) of this stream were rejected "
+                    f"({[t for t, _ in exc.failed]}; first error: {msg}); the other {len(exc.applied)} were applied "
+                    f"(model version {exc.applied[-1].version}): {[a.task_id for a in exc.applied]}.",
                 ) from exc
             return pb.TrainResponse(acks=acks, version=acks[-1].version, n_tasks=acks[-1].n_tasks)
 

@@ -159,3 +159,18 @@ def test_predict_proba_needs_logistic(client, trained):
 def test_server_keeps_serving_after_errors(client, trained):
     tid, X, _ = trained[0]
     assert client.predict("err", tid, X[:3]).shape == (3,)
+
+
+def test_failure_only_the_engine_can_see_is_reported_with_what_was_applied(client):
+    """A logistic task with one class passes the input checks but is refused by the single-task
+    fit; the error says which tasks of the stream were applied (here: the good one)."""
+    from ella_client import InvalidArgument
+
+    tasks = logistic_tasks(2)
+    client.create_model("err-partial", **LOGISTIC)
+    tid, X, y = tasks[1]
+    with pytest.raises(InvalidArgument, match="were applied") as info:
+        client.train_stream("err-partial", [tasks[0], ("one-class", X, np.ones_like(y))])
+    assert tasks[0][0] in str(info.value)
+    assert client.list_tasks("err-partial") == [tasks[0][0]]
+    client.delete_model("err-partial")
