@@ -53,8 +53,9 @@ def init_local_ray(num_cpus: int | None = None, object_store_memory: int = DEFAU
                    auth_mode: str | None = None) -> bool:
     """Start an embedded, loopback-only Ray for this process unless one is running.
 
-    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` is set before ``ray.init`` (observed to make
-    every Ray listener bind to 127.0.0.1); no dashboard, no usage stats, a small object
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` is applied before ``ray.init`` (checked with
+    ``ss -ltnp``: every Ray listener then binds to 127.0.0.1; Ray reads the variable at
+    import, so the constant it was read into is set too); no dashboard, no usage stats, a small object
     store, and ``num_cpus`` defaulting to ``os.cpu_count()``. ``auth_mode`` (``"token"`` or
     ``"disabled"``) is exported as ``RAY_AUTH_MODE`` so that every Ray process started
     from here agrees; None keeps the environment's choice (Ray's default is token).
@@ -68,7 +69,13 @@ def init_local_ray(num_cpus: int | None = None, object_store_memory: int = DEFAU
 
     if ray.is_initialized():
         return False
+    # Ray reads this variable once, when it is imported, into ray_constants; the node IP
+    # (and so every listener's bind address) is then the loopback one. Set both: the
+    # environment for processes started from here, the constant for this one.
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if auth_mode is not None:
         os.environ["RAY_AUTH_MODE"] = auth_mode

@@ -244,3 +244,10 @@ def test_status_maps(engine):
         assert all(isinstance(k, str) and isinstance(v, str) for k, v in m.items()), key
     assert st["parameter"]["state"] == "alive" and "node_id" in st["learner-1"]
     assert "apply_waiting" in st["parameter"] and "in_flight" not in st["driver"]
+
+
+def test_local_ray_is_loopback_only(engine):
+    import ray
+
+    addresses = {n["NodeManagerAddress"] for n in ray.nodes() if n["Alive"]}
+    assert addresses == {"127.0.0.1"}
