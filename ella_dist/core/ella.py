@@ -254,12 +254,13 @@ class ELLA(TaskModelMixin):
             raise ValueError(f"theta has {theta.shape[0]} coefficients, but the model has d={d_expected}.")
         if not hasattr(self, "n_features_in_"):
             self._setup(d_expected - int(self.fit_intercept))
-        self._apply(task_id, theta, 0.5 * (D + D.T), int(n_samples), None)
+        self._apply(task_id, theta, D, int(n_samples), None)
         return self
 
     def _apply(self, task_id: str, theta: np.ndarray, D: np.ndarray, n: int, data: TaskData | None) -> None:
         """Algorithm 1 from (theta, D) on: compute everything, then commit at once."""
         prev = self._tasks.get(task_id)
+        D = 0.5 * (D + D.T)  # one rounding-level symmetrisation, the same on every path
         rng_state = self._rng.bit_generator.state
         try:
             L = self._reinit_zero_columns(self.L_.copy(), theta)
