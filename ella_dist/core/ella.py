@@ -90,6 +90,24 @@ class ELLA(TaskModelMixin):
     n_updates_ : int
         Accepted updates (calls that changed the model); a model version.
 
+    Notes
+    -----
+    *Revisits.* ``partial_fit`` on a known task removes its old terms from A and b,
+    refits theta and D on all of the task's rows (kept as exact sufficient statistics
+    X'X, X'y for the squared loss, as rows for the logistic loss), re-codes s and adds
+    the new terms back; T counts distinct tasks.
+
+    *Single-class tasks (logistic loss).* A task whose rows so far all carry one label
+    is rejected with a ValueError: its unpenalised intercept has no finite optimum, so
+    theta and D would be arbitrary and would pull L with them. Land mine has tasks with
+    ~6% positives, so a small batch can hit this; send the batch together with rows of
+    the other class (the model is unchanged by the rejected call). A batch with one
+    class *is* accepted for a task that already has both classes.
+
+    *Transactions.* Every update is computed completely before anything is assigned, so
+    a rejected call (bad input, a diverged fit) leaves the model, including its random
+    state, exactly as it was.
+
     Examples
     --------
     >>> import numpy as np

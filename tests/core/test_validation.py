@@ -125,3 +125,10 @@ def test_update_task_rejects_bad_statistics_and_changes_nothing():
         with pytest.raises(ValueError, match=msg):
             model.update_task("x", theta, D, n)
     assert_same_model(model, reference)
+
+
+def test_single_class_batch_is_fine_for_a_task_that_has_both_classes():
+    model = trained("logistic")
+    n_before = model.task_state("t0").n
+    model.partial_fit(X5[:5], np.zeros(5), task_id="t0")
+    assert model.task_state("t0").n == n_before + 5
