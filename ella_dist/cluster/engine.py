@@ -30,7 +30,7 @@ import numpy as np
 from ella_dist.core import ELLA, TaskState
 from ella_dist.core.validation import check_task_data, check_task_id, check_X
 
-from .coordinator import Coordinator, get
+from .coordinator import Coordinator, get, unwrap
 from .errors import EngineUnavailableError, UnknownModelError
 from .learner import Learner
 from .parameter import Ack, ParameterActor
@@ -82,6 +82,22 @@ def init_local_ray(num_cpus: int | None = None, object_store_memory: int = DEFAU
     ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
              logging_level="ERROR", object_store_memory=object_store_memory, namespace=NAMESPACE)
     return True
+
+
+def _unwrapped(inner: concurrent.futures.Future) -> concurrent.futures.Future:
+    """A future with ``inner``'s result, or the actor's own exception (not Ray's wrapper)."""
+    outer: concurrent.futures.Future = concurrent.futures.Future()
+
+    def done(f: concurrent.futures.Future) -> None:
+        if not outer.set_running_or_notify_cancel():
+            return
+        try:
+            outer.set_result(f.result())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's future
+            outer.set_exception(unwrap(exc))
+
+    inner.add_done_callback(done)
+    return outer
 
 
 class Engine:
@@ -406,6 +422,35 @@ class Engine:
         tid = check_task_id(task_id)
         Xc = check_X(X, n_features=lane.n_features, task_id=tid)
         return self._read(method, name, Xc, tid)
+
+    def _predict_future(self, method: str, name: str, task_id: Any, X: Any) -> concurrent.futures.Future:
+        lane = self._co.lane(_check_name(name, "The model name"))  # UnknownModelError now
+        tid = check_task_id(task_id)
+        Xc = check_X(X, n_features=lane.n_features, task_id=tid)  # ValueError now
+        ref = self._co.parameter.read.remote(method, name, Xc, tid)
+        return _unwrapped(ref.future())
+
+    def decision_function_future(self, name: str, task_id: Any, X: Any) -> concurrent.futures.Future:
+        """:meth:`decision_function` without blocking: a ``concurrent.futures.Future`` of the array.
+
+        Validation happens now, on the calling thread, and raises now: ``ValueError``
+        (bad ``X`` or task id, the core's message) and :class:`UnknownModelError` (a model
+        this engine does not know). The future resolves from the parameter actor's
+        ``ObjectRef`` (no thread of this engine waits on it) and raises what the
+        synchronous method raises, unwrapped: ``UnknownTaskError``, ``NotFittedError``,
+        ``ValueError`` (e.g. ``predict_proba`` on the squared loss), ``UnknownModelError``
+        (the model was deleted by another driver meanwhile), or a Ray error if the
+        parameter actor is unreachable. In asyncio: ``await asyncio.wrap_future(fut)``.
+        """
+        return self._predict_future("decision_function", name, task_id, X)
+
+    def predict_future(self, name: str, task_id: Any, X: Any) -> concurrent.futures.Future:
+        """:meth:`predict` as a future; see :meth:`decision_function_future`."""
+        return self._predict_future("predict", name, task_id, X)
+
+    def predict_proba_future(self, name: str, task_id: Any, X: Any) -> concurrent.futures.Future:
+        """:meth:`predict_proba` as a future; see :meth:`decision_function_future`."""
+        return self._predict_future("predict_proba", name, task_id, X)
 
     def decision_function(self, name: str, task_id: Any, X: Any) -> np.ndarray:
         """``X . theta(t)`` per row, from the latest snapshot; shape (n_samples,).

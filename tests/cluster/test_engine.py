@@ -251,3 +251,71 @@ def test_local_ray_is_loopback_only(engine):
 
     addresses = {n["NodeManagerAddress"] for n in ray.nodes() if n["Alive"]}
     assert addresses == {"127.0.0.1"}
+
+
+def test_predict_futures_equal_sync_and_raise_the_same_errors(engine):
+    import asyncio
+    import concurrent.futures
+
+    engine.create_model("fut", **LOGISTIC)
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(30, 3))
+    y = (X[:, 0] > 0).astype(float)
+    core = ELLA(**LOGISTIC)
+    # before any task: NotFittedError from the future, like the sync call
+    with pytest.raises(NotFittedError) as want:
+        core.decision_function(X, "a")
+    fut = engine.decision_function_future("fut", "a", X)
+    assert isinstance(fut, concurrent.futures.Future)
+    with pytest.raises(NotFittedError) as got:
+        fut.result(timeout=30)
+    assert str(got.value) == str(want.value)
+
+    engine.submit("fut", "a", X, y)
+    core.partial_fit(X, y, "a")
+    for method in ("decision_function", "predict", "predict_proba"):
+        got = getattr(engine, f"{method}_future")("fut", "a", X).result(timeout=30)
+        np.testing.assert_array_equal(got, getattr(engine, method)("fut", "a", X))
+        np.testing.assert_allclose(got, getattr(core, method)(X, "a"), rtol=0, atol=1e-10)
+
+    # validation and unknown models raise synchronously, before a future exists
+    for call, exc in ((lambda: engine.predict_future("fut", "a", X[:, :2]), ValueError),
+                      (lambda: engine.predict_future("fut", "", X), ValueError),
+                      (lambda: engine.predict_future("fut", "a", np.full((2, 3), np.nan)), ValueError),
+                      (lambda: engine.predict_future("no-such-model", "a", X), UnknownModelError)):
+        with pytest.raises(exc) as got:
+            call()
+        assert not isinstance(got.value, concurrent.futures.Future)
+    with pytest.raises(ValueError) as want:
+        core.predict(X[:, :2], "a")
+    with pytest.raises(ValueError) as got:
+        engine.predict_future("fut", "a", X[:, :2])
+    assert str(got.value) == str(want.value)
+
+    # an unknown task: the core's UnknownTaskError (a KeyError), unwrapped, from the future
+    with pytest.raises(UnknownTaskError) as want:
+        core.predict(X, "zz")
+    with pytest.raises(UnknownTaskError) as got:
+        engine.predict_future("fut", "zz", X).result(timeout=30)
+    assert type(got.value) is type(want.value) and str(got.value) == str(want.value)
+
+    # what the server does: await it on an event loop, many at once
+    async def many():
+        futs = [asyncio.wrap_future(engine.predict_proba_future("fut", "a", X[i:i + 5])) for i in range(0, 30, 5)]
+        return await asyncio.gather(*futs)
+
+    parts = asyncio.run(many())
+    np.testing.assert_allclose(np.vstack(parts), core.predict_proba(X, "a"), rtol=0, atol=1e-10)
+
+    # predict_proba on the squared loss: the core's ValueError from the future
+    engine.create_model("fut-sq", **SQUARED)
+    ysq = rng.normal(size=30)
+    engine.submit("fut-sq", "a", X, ysq)
+    sq = ELLA(**SQUARED).partial_fit(X, ysq, "a")
+    with pytest.raises(ValueError) as want:
+        sq.predict_proba(X, "a")
+    with pytest.raises(ValueError) as got:
+        engine.predict_proba_future("fut-sq", "a", X).result(timeout=30)
+    assert type(got.value) is type(want.value) and str(got.value) == str(want.value)
+    engine.delete_model("fut-sq")
+    engine.delete_model("fut")
