@@ -71,12 +71,19 @@ def _as_matrix(X: Any) -> np.ndarray:
 
 def matrix_msg(X: np.ndarray) -> Any:
     """An ``ella.v1.Matrix`` holding X (row-major)."""
-    return pb.Matrix(values=X.ravel(), shape=list(X.shape))
+    # A list of floats fills a packed repeated double field about twice as fast as an
+    # ndarray, which protobuf walks element by element as numpy scalars.
+    return pb.Matrix(values=X.ravel().tolist(), shape=X.shape)
 
 
 def matrix_array(m: Any) -> np.ndarray:
     """The ndarray of an ``ella.v1.Matrix``."""
     return np.asarray(m.values, dtype=np.float64).reshape(tuple(m.shape))
+
+
+def _vector(values: Any) -> np.ndarray:
+    """A float64 ndarray of a repeated double field (copied in C, not element by element)."""
+    return np.asarray(values, dtype=np.float64)
 
 
 def config_dict(cfg: Any) -> dict[str, Any]:
@@ -221,8 +228,8 @@ class Client:
                     model=name if first else "",
                     task_id=str(task_id),
                     n_features=d,
-                    x=X[lo:hi].ravel(),
-                    y=y[lo:hi],
+                    x=X[lo:hi].ravel().tolist(),
+                    y=y[lo:hi].tolist(),
                     end_of_task=(i == len(starts) - 1),
                     submission_id=sub_id,
                 )
@@ -293,25 +300,32 @@ class Client:
     # -- prediction -------------------------------------------------------------------
     def _predict(self, name: str, task_id: str, X: Any, output: int) -> list[Any]:
         X = _as_matrix(X)
-        step = self._rows_per_chunk(X.shape[1]) if X.ndim == 2 else 1
+        n, d = X.shape
+        step = self._rows_per_chunk(d)
+        if n <= step:  # the common case: one request
+            req = pb.PredictRequest(model=name, task_id=str(task_id), x=matrix_msg(X), outputs=(output,))
+            return [self._call(self._stub.Predict, req)]
         replies = []
-        for lo in range(0, max(X.shape[0], 1), step):
-            req = pb.PredictRequest(model=name, task_id=str(task_id), x=matrix_msg(X[lo : lo + step]), outputs=[output])
+        for lo in range(0, n, step):
+            req = pb.PredictRequest(model=name, task_id=str(task_id), x=matrix_msg(X[lo : lo + step]), outputs=(output,))
             replies.append(self._call(self._stub.Predict, req))
         return replies
 
+    @staticmethod
+    def _join(parts: list[np.ndarray]) -> np.ndarray:
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
     def decision_function(self, name: str, task_id: str, X: Any) -> np.ndarray:
         """``X . theta(t)``; X of shape (n_samples, n_features) -> shape (n_samples,)."""
-        return np.concatenate([np.asarray(r.scores) for r in self._predict(name, task_id, X, pb.OUTPUT_SCORES)])
+        return self._join([_vector(r.scores) for r in self._predict(name, task_id, X, pb.OUTPUT_SCORES)])
 
     def predict(self, name: str, task_id: str, X: Any) -> np.ndarray:
         """Labels in {0, 1} (logistic) or predicted values (squared); shape (n_samples,)."""
-        return np.concatenate([np.asarray(r.labels) for r in self._predict(name, task_id, X, pb.OUTPUT_LABELS)])
+        return self._join([_vector(r.labels) for r in self._predict(name, task_id, X, pb.OUTPUT_LABELS)])
 
     def predict_proba(self, name: str, task_id: str, X: Any) -> np.ndarray:
         """``[P(y=0), P(y=1)]`` per row, shape (n_samples, 2); logistic models only."""
-        parts = self._predict(name, task_id, X, pb.OUTPUT_PROBABILITIES)
-        return np.concatenate([matrix_array(r.probabilities) for r in parts])
+        return self._join([matrix_array(r.probabilities) for r in self._predict(name, task_id, X, pb.OUTPUT_PROBABILITIES)])
 
     def predict_stream(
         self, name: str, task_id: str, X: Any, rows_per_chunk: int = 4096, outputs: tuple[str, ...] = ("scores",)

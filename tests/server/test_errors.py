@@ -174,3 +174,23 @@ def test_failure_only_the_engine_can_see_is_reported_with_what_was_applied(clien
     assert tasks[0][0] in str(info.value)
     assert client.list_tasks("err-partial") == [tasks[0][0]]
     client.delete_model("err-partial")
+
+
+def test_predict_errors_keep_their_codes_once_the_model_is_served(stub, engine, trained):
+    """After a first prediction the server awaits the engine's futures on its event loop
+    (no worker thread): answers equal the engine's and every error keeps its code."""
+    tid, X, _ = trained[0]
+    x = pb.Matrix(values=X[:5].ravel(), shape=[5, 9])
+    every = [pb.OUTPUT_SCORES, pb.OUTPUT_LABELS, pb.OUTPUT_PROBABILITIES]
+    for _ in range(2):  # the first call warms the model, the second takes the future path
+        r = stub.Predict(pb.PredictRequest(model="err", task_id=tid, x=x, outputs=every), timeout=30)
+        np.testing.assert_array_equal(r.scores, engine.decision_function("err", tid, X[:5]))
+        np.testing.assert_array_equal(r.labels, engine.predict("err", tid, X[:5]))
+        np.testing.assert_array_equal(np.reshape(r.probabilities.values, (5, 2)), engine.predict_proba("err", tid, X[:5]))
+    expect(C.NOT_FOUND, lambda: stub.Predict(pb.PredictRequest(model="err", task_id="zz", x=x), timeout=30), "zz")
+    few = pb.Matrix(values=X[:2, :4].ravel(), shape=[2, 4])
+    expect(C.INVALID_ARGUMENT, lambda: stub.Predict(pb.PredictRequest(model="err", task_id=tid, x=few), timeout=30), "features")
+    nan = pb.Matrix(values=[np.nan] * 9, shape=[1, 9])
+    expect(C.INVALID_ARGUMENT, lambda: stub.Predict(pb.PredictRequest(model="err", task_id=tid, x=nan), timeout=30), "NaN")
+    expect(C.INVALID_ARGUMENT, lambda: stub.Predict(pb.PredictRequest(model="err", task_id="", x=x), timeout=30), "task")
+    assert stub.Predict(pb.PredictRequest(model="err", task_id=tid, x=x), timeout=30).scores == r.scores
