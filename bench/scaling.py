@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import math
 import sys
 import time
@@ -263,7 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gomtl-repeats", type=int, default=None, help="GO-MTL retrains per T (default 3)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default=None)
+    p.add_argument("--render", metavar="JSON", default=None, help="only re-write the markdown of an earlier run's JSON")
     args = p.parse_args(argv)
+    if args.render:
+        src = Path(args.render)
+        write_text(src.with_suffix(".md"), markdown_report(json.loads(src.read_text())))
+        return 0
     sizes = args.sizes or ([10, 100] if args.quick else [10, 100, 1000])
     repeats = args.repeats or (5 if args.quick else 31)
     gomtl_repeats = args.gomtl_repeats or (1 if args.quick else 3)
