@@ -10,8 +10,9 @@ columns, i.e. the minimiser of ``(1/T) sum_t ||theta_t - L s_t||^2_{D_t} + lam |
 No explicit inverse is ever formed. Three solvers, chosen by ``method``:
 
 ``"cholesky"``
-    Factor ``A + T lam I`` and back-solve: O((kd)^3 / 3) per update. Fastest for the
-    sizes of the paper (kd <= ~300), exact.
+    Factor ``A/T + lam I`` and back-solve: O((kd)^3 / 3) per update, exact. Fastest at
+    every size measured (kd = 26 .. 1,000, ``bench/results/scaling.md``), so ``"auto"``
+    always chooses it.
 ``"eigen"``
     The paper's appendix: keep A = U S U' and update it by the rank-d change
     kron(s s', D) = W W' (W = s kron D^(1/2)); then
@@ -20,9 +21,12 @@ No explicit inverse is ever formed. Three solvers, chosen by ``method``:
     with a larger constant than Cholesky; it is kept for comparison and never chosen
     by ``"auto"`` (see bench/).
 ``"cg"``
-    Matrix-free conjugate gradient on ``(A/T + lam I) x = b/T``, warm-started from
-    the previous L, to relative residual 1e-12: O(iterations (kd)^2). L moves little
-    per task, so few iterations are needed; chosen by ``"auto"`` when kd > 400.
+    Conjugate gradient on ``(A/T + lam I) x = b/T`` (only matrix-vector products),
+    warm-started from the previous L, to relative residual 1e-12: O(iterations (kd)^2).
+    It would win for very large kd if few iterations sufficed, but with the small lam
+    the grids choose (e^-5) the system is ill-conditioned and CG needs hundreds of
+    iterations: measured 2x slower than Cholesky at kd = 1,000. Kept for experiments
+    (and as the path to a matrix-free A), never chosen by ``"auto"``.
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ import numpy as np
 from scipy import linalg
 
 METHODS = ("auto", "cholesky", "eigen", "cg")
-CG_THRESHOLD = 400
 CG_RTOL = 1e-12
 
 
@@ -89,9 +92,7 @@ class RunningBasis:
 
     @property
     def resolved_method(self) -> str:
-        if self.method != "auto":
-            return self.method
-        return "cg" if self.k * self.d > CG_THRESHOLD else "cholesky"
+        return "cholesky" if self.method == "auto" else self.method
 
     def updated(
         self,
