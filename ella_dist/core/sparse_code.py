@@ -200,5 +200,5 @@ def coding_problem(L: np.ndarray, theta: np.ndarray, D: np.ndarray) -> tuple[np.
     Q = L.T @ DL
     Q = 0.5 * (Q + Q.T)
     delta = SAFEGUARD * max(float(np.trace(Q)) / Q.shape[0], 1e-300)
-    Q[np.diag_indices_from(Q)] += delta
+    Q.flat[:: Q.shape[0] + 1] += delta
     return Q, DL.T @ theta
