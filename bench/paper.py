@@ -57,6 +57,7 @@ from _common import (  # noqa: E402
     progress,
     single_threaded_blas,
     summary,
+    timed,
     write_json,
     write_text,
 )
@@ -380,13 +381,9 @@ def run_dataset(ds: Dataset, cfg: Config) -> dict[str, Any]:
         base = fit_ella(ds, ella_choice[0], train, np.array(rest), cfg.seed)
         m = copy.deepcopy(base)
         tid, X, y = train[j]
-        t0 = time.perf_counter()
-        m.partial_fit(X, y, task_id=tid)
-        new_times["ella_new"].append(time.perf_counter() - t0)
+        new_times["ella_new"].append(timed(lambda m=m, X=X, y=y, tid=tid: m.partial_fit(X, y, task_id=tid)))
         s = STL(loss=ds.loss, **s_best).fit([train[i] for i in rest])
-        t0 = time.perf_counter()
-        s.partial_fit(X, y, task_id=tid)
-        new_times["stl_new"].append(time.perf_counter() - t0)
+        new_times["stl_new"].append(timed(lambda s=s, X=X, y=y, tid=tid: s.partial_fit(X, y, task_id=tid)))
 
     def stats(key: str) -> dict:
         return {"score": summary(x["score"] for x in res[key]), "pct": summary(x.get("pct") for x in res[key])}
