@@ -1,22 +1,32 @@
 """Coordinator: the driver-side pipeline that holds the actor handles.
 
-The one place that waits on Ray. Each submission becomes a small coroutine on a
-private event loop (a daemon thread), so many submissions are in flight at once:
+The one place that waits on Ray. Submissions are queued per model (a *lane*) on a
+private event loop (a daemon thread) and moved through two stages, in batches:
 
-1. it waits for the previous submission of the *same task* to finish (a revisit must
-   refit on the rows of the earlier batch, and the learner must fold batches in order),
-2. sends the rows to the task's learner (sticky routing, :func:`~.learner.route`); fits
-   of different tasks run in parallel on the pool,
-3. waits for its *turn*: submissions are forwarded to the parameter actor in the order
-   they were made (``submit_async`` call order), each with the session's next sequence
-   number, and the parameter actor applies them in exactly that order,
-4. resolves the caller's future with the :class:`~.parameter.Ack`.
+1. **fit**: a submission may go to its task's learner (sticky routing,
+   :func:`~.learner.route`) once the previous submission of the *same task* has been
+   applied (a revisit must refit on the rows of the earlier batch, and the learner must
+   fold batches in order). Ready submissions of one learner are sent together in one
+   ``fit_many`` call (at most ``max_batch`` items and ``max_batch_bytes`` of X, at most
+   ``learner_depth`` calls in flight per learner and lane); fits on different learners
+   run in parallel.
+2. **apply**: submissions are forwarded in the order they were made (``submit*`` call
+   order), each with the session's next sequence number. The longest run of
+   consecutive fitted submissions at the head of the lane goes in one ``apply_many``
+   call (one in flight per lane); the parameter actor applies it in exactly that order,
+   logs it with one fsync, and answers per item.
 
-Failures: a learner or the parameter actor that dies is retried (same submission id,
-same sequence number) until ``retry_seconds`` pass; both ends are idempotent, so a
-retry never counts a task twice. A ValueError from the learner (the core's message)
-fails the submission before it reaches the parameter actor; one from the parameter
-actor makes the learner undo the fit.
+Batching is adaptive (like Nagle's algorithm without the timer): a lone submission is
+sent at once (two actor round trips, as before batching); whatever arrives while a call
+is in flight joins the next call. ``submit_many`` enqueues whole lists at once so the
+first calls are already full. Every item keeps its own submission id, sequence number,
+result and error, so batching changes neither the order nor the idempotence rules.
+
+Failures: a learner or the parameter actor that dies is retried (same items, same
+submission ids, same sequence numbers) until ``retry_seconds`` pass; both ends are
+idempotent, so a retry never counts a task twice. A ValueError from the learner (the
+core's message) fails that submission before it reaches the parameter actor; one from
+the parameter actor makes the learner undo the fit.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import concurrent.futures
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -57,8 +68,9 @@ def get(ref: Any, timeout: float | None = None) -> Any:
         raise unwrap(exc) from None
 
 
-@dataclass
+@dataclass(eq=False)
 class _Submission:
+    lane: _Lane
     name: str
     generation: str
     params: dict[str, Any]
@@ -68,11 +80,15 @@ class _Submission:
     submission_id: str
     future: concurrent.futures.Future
     enqueued: float = field(default_factory=time.perf_counter)
+    fitted: bool = False
+    fit: FitResult | None = None
+    error: BaseException | None = None
+    ack: Ack | None = None
 
 
-@dataclass
+@dataclass(eq=False)
 class _Lane:
-    """Driver-side state of one model."""
+    """Driver-side state of one model (the queues are touched on the loop thread only)."""
 
     name: str
     params: dict[str, Any]
@@ -80,8 +96,12 @@ class _Lane:
     n_features: int | None
     semaphore: threading.BoundedSemaphore
     seqs: dict[str, int] = field(default_factory=dict)
-    task_tail: dict[str, asyncio.Future] = field(default_factory=dict)
-    turn_tail: asyncio.Future | None = None
+    waiting: deque = field(default_factory=deque)  # not yet sent to a learner, arrival order
+    order: deque = field(default_factory=deque)  # not yet sent to the parameter actor, arrival order
+    active_tasks: set = field(default_factory=set)  # tasks with a submission at a learner or being applied
+    learner_calls: dict[int, int] = field(default_factory=dict)  # fit_many calls in flight per learner
+    applying: bool = False
+    pump_scheduled: bool = False
     in_flight: int = 0
 
 
@@ -99,19 +119,31 @@ class Coordinator:
     retry_seconds : float
         How long to keep retrying an unreachable actor before failing the submission
         with :class:`EngineUnavailableError`.
+    max_batch : int, default=64
+        Most submissions in one ``fit_many`` or ``apply_many`` call.
+    max_batch_bytes : int, default=8 MiB
+        Most bytes of X in one ``fit_many`` call (a larger single task still goes alone).
+    learner_depth : int, default=2
+        ``fit_many`` calls in flight per learner and model (2: the next batch is
+        shipped while the current one is fitted).
     """
 
     def __init__(self, parameter: Any, learners: list[Any], *, max_in_flight: int = 64,
-                 retry_seconds: float = 120.0) -> None:
+                 retry_seconds: float = 120.0, max_batch: int = 64, max_batch_bytes: int = 8 * 1024**2,
+                 learner_depth: int = 2) -> None:
         self.parameter = parameter
         self.learners = list(learners)
         self.max_in_flight = int(max_in_flight)
         self.retry_seconds = float(retry_seconds)
+        self.max_batch = max(1, int(max_batch))
+        self.max_batch_bytes = int(max_batch_bytes)
+        self.learner_depth = max(1, int(learner_depth))
         self.session = uuid.uuid4().hex
         self._lanes: dict[str, _Lane] = {}
         self._lock = threading.Lock()
         self.counters = {"submitted": 0, "acked": 0, "failed": 0, "duplicates": 0, "learner_retries": 0,
-                         "parameter_retries": 0, "backpressure_rejections": 0}
+                         "parameter_retries": 0, "backpressure_rejections": 0, "fit_calls": 0,
+                         "apply_calls": 0, "max_fit_batch": 0, "max_apply_batch": 0}
         self._latencies: list[float] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="ella-coordinator", daemon=True)
@@ -140,67 +172,188 @@ class Coordinator:
             self._lanes.pop(name, None)
 
     # -- submissions --------------------------------------------------------------------------
-    def submit(self, lane: _Lane, task_id: str, X: np.ndarray, y: np.ndarray, submission_id: str,
-               block: bool = True, timeout: float | None = None) -> concurrent.futures.Future:
-        """Queue a validated submission; returns a future resolving to an :class:`Ack`."""
+    def reserve(self, lane: _Lane, block: bool = True, timeout: float | None = None) -> None:
+        """Take one of the model's ``max_in_flight`` slots (or raise BackpressureError)."""
         if self._closed:
             raise RuntimeError("The engine was shut down.")
         if not lane.semaphore.acquire(blocking=block, timeout=timeout if block else None):
-            self.counters["backpressure_rejections"] += 1
+            if block:
+                with self._lock:
+                    self.counters["backpressure_rejections"] += 1
+                raise BackpressureError(
+                    f"Model {lane.name!r} still had {self.max_in_flight} submissions in flight (max_in_flight) "
+                    f"after waiting {timeout} s; wait for some acknowledgements or retry later."
+                )
+            with self._lock:
+                self.counters["backpressure_rejections"] += 1
             raise BackpressureError(
                 f"Model {lane.name!r} already has {self.max_in_flight} submissions in flight (max_in_flight); "
                 "wait for some acknowledgements or retry later."
             )
+
+    def try_reserve(self, lane: _Lane) -> bool:
+        """Take a slot if one is free now (no counting, no error)."""
+        if self._closed:
+            raise RuntimeError("The engine was shut down.")
+        return lane.semaphore.acquire(blocking=False)
+
+    def make(self, lane: _Lane, task_id: str, X: np.ndarray, y: np.ndarray, submission_id: str) -> _Submission:
+        """A submission for a reserved slot (not queued yet: see :meth:`enqueue`)."""
         fut: concurrent.futures.Future = concurrent.futures.Future()
-        sub = _Submission(lane.name, lane.generation, lane.params, task_id, X, y, submission_id, fut)
+        sub = _Submission(lane, lane.name, lane.generation, lane.params, task_id, X, y, submission_id, fut)
         with self._lock:
             lane.in_flight += 1
             self.counters["submitted"] += 1
-        self._loop.call_soon_threadsafe(self._enqueue, lane, sub)
-        return fut
+        return sub
 
-    def _enqueue(self, lane: _Lane, sub: _Submission) -> None:
-        # Runs on the loop thread in submit() call order: this fixes the arrival order.
-        loop = self._loop
-        prev_task = lane.task_tail.get(sub.task_id)
-        done = loop.create_future()
-        lane.task_tail[sub.task_id] = done
-        prev_turn, turn = lane.turn_tail, loop.create_future()
-        lane.turn_tail = turn
-        loop.create_task(self._run(lane, sub, prev_task, done, prev_turn, turn))
+    def enqueue(self, subs: list[_Submission]) -> None:
+        """Queue submissions (in this order) in one step on the loop thread."""
+        if subs:
+            self._loop.call_soon_threadsafe(self._enqueue, list(subs))  # a copy: callers reuse their buffer
 
-    async def _run(self, lane: _Lane, sub: _Submission, prev_task: asyncio.Future | None, done: asyncio.Future,
-                   prev_turn: asyncio.Future | None, turn: asyncio.Future) -> None:
-        fit: FitResult | None = None
-        error: BaseException | None = None
+    def submit(self, lane: _Lane, task_id: str, X: np.ndarray, y: np.ndarray, submission_id: str,
+               block: bool = True, timeout: float | None = None) -> concurrent.futures.Future:
+        """Queue a validated submission; returns a future resolving to an :class:`Ack`."""
+        self.reserve(lane, block, timeout)
+        sub = self.make(lane, task_id, X, y, submission_id)
+        self.enqueue([sub])
+        return sub.future
+
+    def _enqueue(self, subs: list[_Submission]) -> None:
+        # Runs on the loop thread in enqueue() call order: this fixes the arrival order.
+        for sub in subs:
+            sub.lane.waiting.append(sub)
+            sub.lane.order.append(sub)
+            self._schedule(sub.lane)
+
+    def _schedule(self, lane: _Lane) -> None:
+        if not lane.pump_scheduled:
+            lane.pump_scheduled = True
+            self._loop.call_soon(self._pump, lane)
+
+    def _pump(self, lane: _Lane) -> None:
+        lane.pump_scheduled = False
+        self._dispatch_apply(lane)
+        self._dispatch_fits(lane)
+
+    def _dispatch_fits(self, lane: _Lane) -> None:
+        if not lane.waiting:
+            return
+        n = len(self.learners)
+        groups: dict[int, list[list[_Submission]]] = {}
+        sizes: dict[int, int] = {}
+        blocked: set[str] = set()
+        keep: deque = deque()
+        for sub in lane.waiting:
+            idx = route(sub.task_id, n)
+            ok = sub.task_id not in lane.active_tasks and sub.task_id not in blocked
+            if ok:
+                calls = groups.setdefault(idx, [])
+                cur = calls[-1] if calls else None
+                if cur is not None and (len(cur) >= self.max_batch or cur[0].generation != sub.generation
+                                        or sizes[idx] + sub.X.nbytes > self.max_batch_bytes):
+                    cur = None
+                if cur is None:
+                    if lane.learner_calls.get(idx, 0) + len(calls) >= self.learner_depth:
+                        ok = False
+                    else:
+                        cur = []
+                        calls.append(cur)
+                        sizes[idx] = 0
+            if not ok:
+                blocked.add(sub.task_id)  # later submissions of this task wait behind it
+                keep.append(sub)
+                continue
+            cur.append(sub)
+            sizes[idx] += sub.X.nbytes
+            lane.active_tasks.add(sub.task_id)
+        lane.waiting = keep
+        for idx, calls in groups.items():
+            for group in calls:
+                lane.learner_calls[idx] = lane.learner_calls.get(idx, 0) + 1
+                self._loop.create_task(self._fit_batch(lane, idx, group))
+
+    async def _fit_batch(self, lane: _Lane, idx: int, group: list[_Submission]) -> None:
+        learner, first = self.learners[idx], group[0]
+        items = [(s.task_id, s.X, s.y, s.submission_id) for s in group]
+
+        def call() -> Any:
+            return learner.fit_many.remote(first.name, first.generation, first.params, items)
+
         try:
-            if prev_task is not None:
-                await asyncio.wait([prev_task])
-            fit = await self._fit(sub)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's future
-            error = exc
-        if prev_turn is not None:
-            await asyncio.wait([prev_turn])
-        seq = None
-        if error is None:
-            seq = lane.seqs.get(sub.generation, 0)
-            lane.seqs[sub.generation] = seq + 1
-        turn.set_result(None)
-        if error is None:
-            try:
-                ack = await self._apply(sub, seq, fit)
-                ack = replace(ack, learner=fit.learner, node_id=fit.node_id, fit_start=fit.start, fit_end=fit.end)
+            results = await self._retrying(f"learner {idx}", call, "learner_retries")
+        except BaseException as exc:  # noqa: BLE001 - every item fails with it
+            results = [exc] * len(group)
+        for sub, res in zip(group, results):
+            sub.fitted = True
+            if isinstance(res, BaseException):
+                sub.error = res
+            else:
+                sub.fit = res
+        lane.learner_calls[idx] -= 1
+        with self._lock:
+            self.counters["fit_calls"] += 1
+            self.counters["max_fit_batch"] = max(self.counters["max_fit_batch"], len(group))
+        self._schedule(lane)
+
+    def _dispatch_apply(self, lane: _Lane) -> None:
+        if lane.applying:
+            return
+        run: list[_Submission] = []
+        while lane.order and lane.order[0].fitted and len(run) < self.max_batch:
+            sub = lane.order[0]
+            if sub.error is not None:  # failed in the learner: no sequence number, never forwarded
+                lane.order.popleft()
+                self._finish(sub)
+                continue
+            if run and sub.generation != run[0].generation:
+                break
+            run.append(lane.order.popleft())
+        if not run:
+            return
+        gen = run[0].generation
+        seq = lane.seqs.get(gen, 0)
+        lane.seqs[gen] = seq + len(run)
+        lane.applying = True
+        self._loop.create_task(self._apply_run(lane, seq, run))
+
+    async def _apply_run(self, lane: _Lane, seq: int, run: list[_Submission]) -> None:
+        first = run[0]
+        fits = [s.fit for s in run]
+
+        def call() -> Any:
+            return self.parameter.apply_many.remote(first.name, first.generation, self.session, seq, fits)
+
+        try:
+            results = await self._retrying("the parameter actor", call, "parameter_retries")
+        except BaseException as exc:  # noqa: BLE001 - every item fails with it
+            results = [exc] * len(run)
+        undo = []
+        for sub, res in zip(run, results):
+            fit = sub.fit
+            if isinstance(res, BaseException):
+                sub.error = res
+                if isinstance(res, ValueError) and not fit.duplicate:
+                    undo.append(sub)
+            else:
+                sub.ack = replace(res, learner=fit.learner, node_id=fit.node_id, fit_start=fit.start,
+                                  fit_end=fit.end)
                 if lane.n_features is None and lane.generation == sub.generation:
-                    lane.n_features = ack.n_features
-            except BaseException as exc:  # noqa: BLE001
-                error = exc
-                if isinstance(exc, ValueError) and not fit.duplicate:
-                    await self._discard(sub)
-        done.set_result(None)
-        if lane.task_tail.get(sub.task_id) is done:
-            del lane.task_tail[sub.task_id]
-        if lane.turn_tail is turn:
-            lane.turn_tail = None
+                    lane.n_features = sub.ack.n_features
+        if undo:
+            await asyncio.gather(*(self._discard(s) for s in undo))
+        with self._lock:
+            self.counters["apply_calls"] += 1
+            self.counters["max_apply_batch"] = max(self.counters["max_apply_batch"], len(run))
+        for sub in run:
+            self._finish(sub)
+        lane.applying = False
+        self._schedule(lane)
+
+    def _finish(self, sub: _Submission) -> None:
+        lane, error, ack = sub.lane, sub.error, sub.ack
+        lane.active_tasks.discard(sub.task_id)
+        sub.X = sub.y = None  # the rows are at the learner now; free driver memory
         with self._lock:
             lane.in_flight -= 1
             if error is None:
@@ -217,6 +370,8 @@ class Coordinator:
             sub.future.set_result(ack)
         else:
             sub.future.set_exception(error)
+        if lane.waiting:
+            self._schedule(lane)
 
     def _refresh(self, name: str) -> None:
         try:
@@ -245,22 +400,6 @@ class Coordinator:
                 self.counters[counter] += 1
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
-
-    async def _fit(self, sub: _Submission) -> FitResult:
-        idx = route(sub.task_id, len(self.learners))
-        learner = self.learners[idx]
-
-        def call() -> Any:
-            return learner.fit.remote(sub.name, sub.generation, sub.params, sub.task_id, sub.X, sub.y,
-                                      sub.submission_id)
-
-        return await self._retrying(f"learner {idx}", call, "learner_retries")
-
-    async def _apply(self, sub: _Submission, seq: int, fit: FitResult) -> Ack:
-        def call() -> Any:
-            return self.parameter.apply.remote(sub.name, sub.generation, self.session, seq, fit)
-
-        return await self._retrying("the parameter actor", call, "parameter_retries")
 
     async def _discard(self, sub: _Submission) -> None:
         learner = self.learners[route(sub.task_id, len(self.learners))]

@@ -376,6 +376,12 @@ class Engine:
                     timeout: float | None = None) -> list[Ack | BaseException]:
         """Pipeline many batches: fits run in parallel on the pool, updates apply in order.
 
+        The batched path: ready submissions go to a learner several per ``fit_many``
+        call and to the parameter actor as runs of consecutive submissions per
+        ``apply_many`` call (one log write and fsync per run); each item is still
+        sequenced, deduplicated, logged and acknowledged on its own, so the result is
+        the same as calling :meth:`submit` for each item in order.
+
         Parameters
         ----------
         tasks : iterable of (task_id, X, y) or (task_id, X, y, submission_id)
@@ -388,16 +394,40 @@ class Engine:
         -------
         list of Ack (or exceptions), in input order.
         """
+        co = self._co
         futures: list[concurrent.futures.Future | BaseException] = []
-        for item in tasks:
-            item = tuple(item)
-            try:
-                futures.append(self.submit_async(name, *item[:3], item[3] if len(item) > 3 else None))
-            except (ValueError, KeyError) as exc:
-                if not return_exceptions:
-                    concurrent.futures.wait([f for f in futures if not isinstance(f, BaseException)])
-                    raise
-                futures.append(exc)
+        buf: list[Any] = []
+        # A list is handed over in chunks of max_batch, so the first learner and parameter
+        # calls are already full batches; a lazy iterable is handed over item by item (a
+        # slow producer must not hold back what it already yielded).
+        chunk = co.max_batch if isinstance(tasks, Sequence) else 1
+
+        def flush() -> None:
+            co.enqueue(buf)
+            buf.clear()
+
+        try:
+            for item in tasks:
+                item = tuple(item)
+                try:
+                    lane, tid, Xc, yc, sub = self._prepare(name, *item[:3], item[3] if len(item) > 3 else None)
+                except (ValueError, KeyError) as exc:
+                    if not return_exceptions:
+                        flush()
+                        concurrent.futures.wait([f for f in futures if not isinstance(f, BaseException)])
+                        raise
+                    futures.append(exc)
+                    continue
+                if not co.try_reserve(lane):
+                    flush()  # what is queued must move before we wait for a slot
+                    co.reserve(lane, block=True)
+                s = co.make(lane, tid, Xc, yc, sub)
+                buf.append(s)
+                futures.append(s.future)
+                if len(buf) >= chunk:
+                    flush()
+        finally:
+            flush()
         out: list[Ack | BaseException] = []
         first: BaseException | None = None
         for f in futures:

@@ -117,7 +117,7 @@ class Learner:
         self._tasks: dict[tuple[str, str, str], _Entry] = {}
         self._undo: dict[tuple[str, str, str], tuple[str, _Entry | None]] = {}
         self._node = _node_id()
-        self._counters = {"fits": 0, "duplicates": 0, "errors": 0, "rows": 0, "discards": 0, "restored_tasks": 0}
+        self._counters = {"fit_calls": 0, "fits": 0, "duplicates": 0, "errors": 0, "rows": 0, "discards": 0, "restored_tasks": 0}
         self._busy = 0.0
         self._started = time.time()
 
@@ -200,6 +200,12 @@ class Learner:
         if entry is not None and submission_id in entry.subs:
             self._counters["duplicates"] += 1
             end = time.time()
+            if entry.subs[-1] == submission_id:
+                # The latest fold: its (theta, D) are the stored ones. A retry after this learner
+                # died between storing the fit and returning it (e.g. mid-batch) must still
+                # deliver them, or the parameter actor could never apply the update.
+                return FitResult(task_id, submission_id, entry.theta, entry.D, entry.data.n, X.shape[0],
+                                 self.index, self._node, os.getpid(), start, end)
             return FitResult(task_id, submission_id, None, None, entry.data.n, X.shape[0], self.index,
                              self._node, os.getpid(), start, end, duplicate=True)
         Xb = add_intercept(X) if fit_intercept else X
@@ -219,6 +225,25 @@ class Learner:
         self._busy += end - start
         return FitResult(task_id, submission_id, theta, D, data.n, X.shape[0], self.index,
                          self._node, os.getpid(), start, end)
+
+    def fit_many(self, model: str, generation: str, params: dict[str, Any],
+                 items: list[tuple[str, np.ndarray, np.ndarray, str]]) -> list[FitResult | Exception]:
+        """:meth:`fit` for several ``(task_id, X, y, submission_id)`` items of one model, in order.
+
+        One actor call for a batch of small tasks (the per-call overhead of Ray is larger
+        than a land-mine-sized fit). Each item succeeds or fails on its own: a failure is
+        returned in its place (the core's ``ValueError``), never raised, so the other
+        items' results are not lost. The coordinator sends at most one item per task in a
+        batch (a task's next batch waits until the previous one is applied).
+        """
+        out: list[FitResult | Exception] = []
+        for task_id, X, y, submission_id in items:
+            try:
+                out.append(self.fit(model, generation, params, task_id, X, y, submission_id))
+            except Exception as exc:  # noqa: BLE001 - returned in the item's place
+                out.append(exc)
+        self._counters["fit_calls"] += 1
+        return out
 
     def discard(self, model: str, generation: str, task_id: str, submission_id: str) -> bool:
         """Undo the last fit of a task if it was ``submission_id`` (the parameter actor rejected it).

@@ -197,11 +197,15 @@ class _UpdateLog:
         self.records = 0
 
     def append(self, record: bytes) -> None:
-        self._fh.write(record)
+        self.append_many([record])
+
+    def append_many(self, records: list[bytes]) -> None:
+        """Append records with one write and (if enabled) one fsync."""
+        self._fh.write(b"".join(records))
         self._fh.flush()
         if self.fsync:
             os.fsync(self._fh.fileno())
-        self.records += 1
+        self.records += len(records)
 
     def close(self) -> None:
         self._fh.close()
@@ -268,8 +272,8 @@ class ParameterServer:
         self.engine_info = dict(engine_info or {})
         self._models: dict[str, _Model] = {}
         self._lock = threading.RLock()  # writer thread vs. reads of the dicts
-        self.counters = {"apply_calls": 0, "applied": 0, "duplicates": 0, "rejected": 0, "checkpoints": 0,
-                         "replayed": 0, "restored_models": 0}
+        self.counters = {"apply_calls": 0, "applied": 0, "duplicates": 0, "rejected": 0,
+                         "checkpoints": 0, "replayed": 0, "restored_models": 0}
         self.started = time.time()
         if self.checkpoint_dir is not None:
             self._restore_all()
@@ -370,42 +374,76 @@ class ParameterServer:
             The core rejected the update (feature count, non-finite L step) or the
             learner's row count disagrees with the model's (its data were lost).
         """
+        (out,) = self.apply_many(name, generation, session, seq, [fit])
+        if isinstance(out, BaseException):
+            raise out
+        return out
+
+    def apply_many(self, name: str, generation: str, session: str, seq: int,
+                   fits: list[FitResult]) -> list[Ack | Exception]:
+        """Apply a run of consecutive submissions ``seq, seq + 1, ...`` of one session, in order.
+
+        Each item is applied exactly as :meth:`apply` would (same dedup, row checks and
+        core update), and answered on its own: an ``Ack``, or the ``ValueError`` /
+        ``OutOfOrderError`` that item alone would have raised, in its place. The run's log
+        records are appended in one write and one fsync, before any of them is returned
+        (durable before the ack). ``UnknownModelError``, ``ModelChangedError`` and an
+        ``OutOfOrderError`` for the first ``seq`` concern the whole run and are raised.
+        """
         with self._lock:
             self.counters["apply_calls"] += 1
             m = self._get(name)
             if generation != m.generation:
+                subs = ", ".join(repr(f.submission_id) for f in fits[:3]) + (", ..." if len(fits) > 3 else "")
                 raise ModelChangedError(
-                    f"Model {name!r} was cleared, deleted or loaded while submission {fit.submission_id!r} "
-                    "was in flight; it was not applied to the new model."
+                    f"Model {name!r} was cleared, deleted or loaded while submission(s) {subs} "
+                    "were in flight; they were not applied to the new model."
                 )
             expected = m.sessions.get(session, 0)
             if seq > expected:
                 raise OutOfOrderError(f"Submission #{seq} of session {session} arrived before #{expected}.")
-            sub = fit.submission_id
-            if seq < expected or sub in m.acks or sub in m.rejects:
-                if seq == expected:
-                    m.sessions[session] = expected + 1
-                return self._replay_answer(m, sub)
+            out: list[Ack | Exception] = []
+            records: list[bytes] = []
             try:
-                ack = self._apply_new(m, fit)
-            except ValueError as exc:
-                m.sessions[session] = expected + 1
-                m.rejects[sub] = str(exc)
-                m.rejected += 1
-                self.counters["rejected"] += 1
-                self._log(m, {"kind": "reject", "session": session, "seq": seq, "sub": sub, "error": str(exc)})
-                raise
-            m.sessions[session] = expected + 1
-            m.acks[sub] = asdict(ack)
-            while len(m.acks) > DEDUP_WINDOW:
-                m.acks.popitem(last=False)
-            self._log(m, {"kind": "update", "session": session, "seq": seq, "sub": sub, "task": fit.task_id,
-                          "n": fit.n, "d": int(fit.theta.shape[0]), "version": ack.version, "ack": asdict(ack)},
-                      (fit.theta, fit.D))
-            m.applied += 1
-            self.counters["applied"] += 1
+                for i, fit in enumerate(fits):
+                    try:
+                        out.append(self._apply_one(m, session, seq + i, fit, records))
+                    except (ValueError, OutOfOrderError) as exc:
+                        out.append(exc)
+            finally:
+                if records and m.log is not None:
+                    m.log.append_many(records)
             self._maybe_checkpoint(m)
-            return ack
+            return out
+
+    def _apply_one(self, m: _Model, session: str, seq: int, fit: FitResult, records: list[bytes]) -> Ack:
+        expected = m.sessions.get(session, 0)
+        sub = fit.submission_id
+        if seq < expected:  # the coordinator resent this (session, seq): answer from the dedup table
+            return self._replay_answer(m, sub)
+        if sub in m.acks or sub in m.rejects:
+            m.sessions[session] = expected + 1
+            return self._replay_answer(m, sub)
+        try:
+            ack = self._apply_new(m, fit)
+        except ValueError as exc:
+            m.sessions[session] = expected + 1
+            m.rejects[sub] = str(exc)
+            m.rejected += 1
+            self.counters["rejected"] += 1
+            records.append(_encode_record({"kind": "reject", "session": session, "seq": seq, "sub": sub,
+                                           "error": str(exc)}))
+            raise
+        m.sessions[session] = expected + 1
+        m.acks[sub] = asdict(ack)
+        while len(m.acks) > DEDUP_WINDOW:
+            m.acks.popitem(last=False)
+        records.append(_encode_record(
+            {"kind": "update", "session": session, "seq": seq, "sub": sub, "task": fit.task_id, "n": fit.n,
+             "d": int(fit.theta.shape[0]), "version": ack.version, "ack": asdict(ack)}, (fit.theta, fit.D)))
+        m.applied += 1
+        self.counters["applied"] += 1
+        return ack
 
     def _replay_answer(self, m: _Model, sub: str) -> Ack:
         m.duplicates += 1
@@ -636,6 +674,14 @@ class ParameterActor:
         return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
 
     async def apply(self, name: str, generation: str, session: str, seq: int, fit: FitResult) -> Ack:
+        return await self._in_turn(name, generation, session, seq, self._server.apply, fit)
+
+    async def apply_many(self, name: str, generation: str, session: str, seq: int,
+                         fits: list[FitResult]) -> list[Ack | Exception]:
+        """A run of consecutive submissions in one call (see :meth:`ParameterServer.apply_many`)."""
+        return await self._in_turn(name, generation, session, seq, self._server.apply_many, fits)
+
+    async def _in_turn(self, name: str, generation: str, session: str, seq: int, fn: Any, arg: Any) -> Any:
         cond = self._condition()
 
         def ready() -> bool:
@@ -655,7 +701,7 @@ class ParameterActor:
         finally:
             self._waiting -= 1
         try:
-            return await self._write(self._server.apply, name, generation, session, seq, fit)
+            return await self._write(fn, name, generation, session, seq, arg)
         finally:
             async with cond:
                 cond.notify_all()
