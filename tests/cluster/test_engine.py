@@ -319,3 +319,39 @@ def test_predict_futures_equal_sync_and_raise_the_same_errors(engine):
     assert type(got.value) is type(want.value) and str(got.value) == str(want.value)
     engine.delete_model("fut-sq")
     engine.delete_model("fut")
+
+
+def test_batched_submit_many_equals_core_and_is_idempotent(engine, landmine):
+    """submit_many sends several tasks per learner call and runs of updates per parameter call,
+    and still gives the core's model; replaying the same ids applies nothing twice."""
+    engine.create_model("batched", **LOGISTIC)
+    stream = [(tid, X, y, f"{tid}/{i}") for i, (tid, X, y) in enumerate(_stream_with_revisits(landmine, 3))]
+    before = engine.status()["driver"]
+    acks = engine.submit_many("batched", stream)
+    after = engine.status()["driver"]
+    fit_calls = int(after["fit_calls"]) - int(before["fit_calls"])
+    apply_calls = int(after["apply_calls"]) - int(before["apply_calls"])
+    assert fit_calls < len(stream) and apply_calls < len(stream)  # batched (58 items)
+    assert int(after["max_apply_batch"]) > 1 and int(after["max_fit_batch"]) > 1
+    assert [a.version for a in acks] == list(range(1, len(stream) + 1))
+    assert [a.task_id for a in acks] == [item[0] for item in stream]
+    assert [a.submission_id for a in acks] == [item[3] for item in stream]
+    want = _core(LOGISTIC, [item[:3] for item in stream])
+    assert_same_model(engine.snapshot("batched"), want)
+
+    again = engine.submit_many("batched", stream)  # a client replaying the whole stream
+    assert all(a.duplicate for a in again)
+    assert [a.version for a in again] == [a.version for a in acks]
+    assert engine.get_config("batched")["version"] == len(stream)
+    assert_same_model(engine.snapshot("batched"), want)
+
+    # a bad item in the middle: return_exceptions keeps the others; nothing of it is applied
+    extra = [("new-a", landmine[0].X, landmine[0].y), ("new-b", landmine[1].X[:, :3], landmine[1].y),
+             ("new-c", landmine[2].X, np.ones(len(landmine[2].y))), ("new-d", landmine[3].X, landmine[3].y)]
+    out = engine.submit_many("batched", extra, return_exceptions=True)
+    assert isinstance(out[1], ValueError) and isinstance(out[2], ValueError)  # driver check, learner fit
+    assert [out[0].version, out[3].version] == [len(stream) + 1, len(stream) + 2]
+    want.partial_fit(landmine[0].X, landmine[0].y, "new-a")
+    want.partial_fit(landmine[3].X, landmine[3].y, "new-d")
+    assert_same_model(engine.snapshot("batched"), want)
+    engine.delete_model("batched")

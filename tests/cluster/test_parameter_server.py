@@ -81,3 +81,59 @@ def test_rejected_update_is_undone_in_learner():
         server.apply("m", gen, "s", 1, fit)
     assert learner.discard("m", gen, "b", "bad")
     assert server.get_config("m")["version"] == 1
+
+
+def test_apply_many_equals_one_by_one_logs_each_item_and_answers_per_item(tmp_path):
+    """A run is applied like single applies: same model, one log record per item, per-item errors."""
+    batches = _batches(10, seed=3)
+    one = ParameterServer()
+    gen1 = one.create_model("m", PARAMS)["generation"]
+    _feed(one, Learner(0), gen1, batches)
+
+    server = ParameterServer(str(tmp_path), checkpoint_every=100, checkpoint_seconds=1e9, fsync=True)
+    gen = server.create_model("m", PARAMS)["generation"]
+    learner = Learner(0, str(tmp_path / "learners"))
+    # at most one item per task per fit_many call (what the coordinator sends)
+    first = [(tid, X, y, f"sub{i}") for i, (tid, X, y) in enumerate(batches[:5])]
+    fits = learner.fit_many("m", gen, PARAMS, first)
+    bad = learner.fit_many("m", gen, PARAMS, [("zz", np.ones((4, 4)), np.ones(4), "bad")])  # 4 features, not 3
+    rest = learner.fit_many("m", gen, PARAMS, [(tid, X, y, f"sub{i}") for i, (tid, X, y)
+                                                 in enumerate(batches[5:], start=5)])
+    out = server.apply_many("m", gen, "s", 0, fits + bad + rest)
+    assert isinstance(out[5], ValueError) and "4 features" in str(out[5])  # only that item failed
+    assert [a.version for a in out[:5] + out[6:]] == list(range(1, 11))
+    assert learner.discard("m", gen, "zz", "bad")  # the coordinator undoes a rejected fit
+    assert_same_model(ELLA.from_bytes(server.model_bytes("m")), ELLA.from_bytes(one.model_bytes("m")))
+    log = next((tmp_path / "models" / "m").glob("log-*.bin"))
+    assert [r[0]["kind"] for r in read_log(log)] == ["update"] * 5 + ["reject"] + ["update"] * 5
+    assert [r[0]["seq"] for r in read_log(log)] == list(range(11))
+
+    # the coordinator resending the same run (same seqs): every item answered from the dedup table
+    again = server.apply_many("m", gen, "s", 0, fits + bad + rest)
+    assert all(a.duplicate for i, a in enumerate(again) if i != 5)
+    assert [a.version for i, a in enumerate(again) if i != 5] == list(range(1, 11))
+    assert isinstance(again[5], ValueError) and str(again[5]) == str(out[5])
+    assert server.get_config("m")["version"] == 10
+    # a run ahead of the session's next number, or for an old generation, fails as a whole
+    with pytest.raises(OutOfOrderError):
+        server.apply_many("m", gen, "s", 12, rest)
+    # a crash after the run: the log replays it (one write, one fsync, all records)
+    del server
+    restored = ParameterServer(str(tmp_path), checkpoint_every=100, checkpoint_seconds=1e9, fsync=True)
+    assert restored.counters["replayed"] == 10
+    assert_same_model(ELLA.from_bytes(restored.model_bytes("m")), ELLA.from_bytes(one.model_bytes("m")))
+
+
+def test_learner_resent_latest_fold_returns_stored_fit(tmp_path):
+    """A learner that died after storing a fit but before replying still delivers it on the retry."""
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(10, 3)), rng.normal(size=10)
+    a = Learner(0, str(tmp_path))
+    first = a.fit_many("m", "g", PARAMS, [("t", X, y, "s1")])[0]
+    restarted = Learner(0, str(tmp_path))  # the actor restarted: state reloaded from its store
+    again = restarted.fit_many("m", "g", PARAMS, [("t", X, y, "s1")])[0]
+    assert not again.duplicate and again.n == first.n == 10
+    np.testing.assert_array_equal(again.theta, first.theta)
+    restarted.fit("m", "g", PARAMS, "t", X, y, "s2")
+    older = restarted.fit("m", "g", PARAMS, "t", X, y, "s1")  # not the latest fold any more: a duplicate
+    assert older.duplicate and older.theta is None and older.n == 20
