@@ -79,7 +79,9 @@ def init_local_ray(num_cpus: int | None = None, object_store_memory: int = DEFAU
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if auth_mode is not None:
         os.environ["RAY_AUTH_MODE"] = auth_mode
-    ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+    # address="local": always a new instance of our own, never another process's cluster found
+    # through /tmp/ray (on a shared machine ray.init() would otherwise join it).
+    ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
              logging_level="ERROR", object_store_memory=object_store_memory, namespace=NAMESPACE)
     return True
 

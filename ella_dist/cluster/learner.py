@@ -208,7 +208,11 @@ class Learner:
                                  self.index, self._node, os.getpid(), start, end)
             return FitResult(task_id, submission_id, None, None, entry.data.n, X.shape[0], self.index,
                              self._node, os.getpid(), start, end, duplicate=True)
-        Xb = add_intercept(X) if fit_intercept else X
+        # Own copies: arguments arrive zero-copy from Ray's object store, and keeping a view
+        # (the logistic loss keeps the rows) would pin the whole argument object - with
+        # fit_many, every task's X and y of the batch - in the store for the task's lifetime.
+        Xb = add_intercept(X) if fit_intercept else np.array(X, dtype=float, copy=True)
+        y = np.array(y, dtype=float, copy=True)
         mask = penalty_mask(Xb.shape[1], fit_intercept)
         try:
             data = TaskData.from_rows(loss, Xb, y) if entry is None else entry.data.add(Xb, y)
