@@ -190,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _num(x: float) -> str:
+    return f"{x:.1f}" if x < 100 else f"{x:.0f}"
+
+
 def markdown(results: dict) -> str:
     m = results["machine"]
     lines = [
@@ -223,7 +227,7 @@ def markdown(results: dict) -> str:
             runs = r.get("tasks_per_s_runs") or [r["tasks_per_s"]]
             fit_b = f"{r['tasks_per_fit_call']:.1f}" if "tasks_per_fit_call" in r else "-"
             app_b = f"{r['tasks_per_apply_call']:.1f}" if "tasks_per_apply_call" in r else "-"
-            lines.append(f"| {label} | {r['tasks_per_s']:.1f} | [{min(runs):.3g}-{max(runs):.3g}] | "
+            lines.append(f"| {label} | {r['tasks_per_s']:.1f} | [{_num(min(runs))}-{_num(max(runs))}] | "
                          f"{r['tasks_per_s'] / core:.2f}x | {fit_b} | {app_b} | "
                          f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {diff} |")
         lines.append("")
