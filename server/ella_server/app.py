@@ -87,10 +87,21 @@ class RunningServer:
     health: HealthServicer
 
     async def stop(self, grace: float = DRAIN_SECONDS) -> None:
-        """Report NOT_SERVING, drain in-flight calls for up to ``grace`` seconds, stop."""
+        """Report NOT_SERVING, drain in-flight calls for up to ``grace`` seconds, stop.
+
+        New calls get UNAVAILABLE ("shutting down", which clients retry) while the calls
+        in progress, e.g. a Train stream still arriving, are served to the end; then the
+        transport stops. (Stopping the transport first would answer calls that reach it
+        during the grace period with a bare CANCELLED.)
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
         await self.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
-        await self.server.stop(grace)
+        self.servicer.start_draining()
+        if not await self.servicer.drained(grace):
+            log.warning("calls still in progress after %.0f s of draining; cancelling them", grace)
+        await self.server.stop(max(0.5, deadline - loop.time()))
         self.servicer.close()
 
 

@@ -28,6 +28,10 @@ from .stream import MAX_ROWS_PER_CHUNK, TrainStream
 
 CONFIG_FIELDS = ("loss", "k", "mu", "lam", "ridge", "fit_intercept", "init", "seed", "l_solver")
 DEFAULT_ROWS_PER_CHUNK = 4096
+DRAINING_MESSAGE = (
+    "the server is shutting down (draining the calls in progress); retry shortly: a restarted server on the "
+    "same --checkpoint-dir, or another replica, serves the same models"
+)
 INLINE_PREDICT_VALUES = 65_536
 """Predict inputs up to this many values are validated on the event loop (no thread hop)."""
 
@@ -140,6 +144,9 @@ class EllaServicer(pb_grpc.EllaServicer):
         self.started = time.time()
         self.calls = 0
         self.errors = 0
+        self.draining = False
+        self._in_flight = 0  # calls inside _serve (all on the server's event loop)
+        self._idle = asyncio.Event()
         self._futures = hasattr(engine, "decision_function_future")
         self._warm: set[str] = set()  # models this servicer has predicted on (engine lane cached)
 
@@ -150,9 +157,28 @@ class EllaServicer(pb_grpc.EllaServicer):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kw))
 
+    def start_draining(self) -> None:
+        """Refuse new calls with UNAVAILABLE; the calls already being served go on."""
+        self.draining = True
+        if self._in_flight == 0:
+            self._idle.set()
+
+    async def drained(self, timeout: float) -> bool:
+        """Wait until no call is being served (or ``timeout`` seconds); True if none is."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
     async def _serve(self, context: grpc.aio.ServicerContext, coro_fn: Callable[[], Any]) -> Any:
         """Run one RPC body; map any exception to a status code and abort with it."""
         self.calls += 1
+        if self.draining:
+            self.errors += 1
+            await context.abort(grpc.StatusCode.UNAVAILABLE, DRAINING_MESSAGE)
+        self._in_flight += 1
+        self._idle.clear()
         try:
             return await coro_fn()
         except asyncio.CancelledError:
@@ -164,6 +190,10 @@ class EllaServicer(pb_grpc.EllaServicer):
             self.errors += 1
             code, message = status.to_status(exc)
             await context.abort(code, message)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0 and self.draining:
+                self._idle.set()
 
     # -- models -------------------------------------------------------------------------
     async def CreateModel(self, request, context):  # noqa: N802

@@ -8,6 +8,7 @@ Anything unexpected becomes INTERNAL and is logged with its traceback.
 from __future__ import annotations
 
 import logging
+import sys
 
 import grpc
 
@@ -15,15 +16,24 @@ from ella_dist.core.errors import ModelFormatError, NotFittedError, UnknownTaskE
 
 log = logging.getLogger("ella_server")
 
-try:  # the cluster layer's own errors (ella_dist/cluster/errors.py)
-    from ella_dist.cluster import errors as _cluster_errors
-except ImportError:  # pragma: no cover - only while the engine is not installed
-    _cluster_errors = None
+# The Ray layer's and Ray's own exceptions are looked up in ``sys.modules`` when an error is
+# mapped, never imported here: importing ``ella_dist.cluster`` imports Ray (~1 s, and a
+# Ray runtime dependency for the servicer's pure parts: stream checks, conversions). If a
+# module is not loaded, no exception of its classes can exist, so nothing is missed.
+_CLUSTER_ERRORS = "ella_dist.cluster.errors"
+_RAY_EXCEPTIONS = "ray.exceptions"
 
-try:
-    from ray.exceptions import RayActorError, RayTaskError
-except ImportError:  # pragma: no cover
-    RayActorError = RayTaskError = ()  # type: ignore[assignment,misc]
+
+def _loaded(module: str, *names: str) -> tuple[type, ...]:
+    """The classes ``module.<name>`` if that module is already imported, else ()."""
+    mod = sys.modules.get(module)
+    if mod is None:
+        return ()
+    return tuple(cls for cls in (getattr(mod, n, None) for n in names) if isinstance(cls, type))
+
+
+def _cluster(name: str) -> tuple[type, ...]:
+    return _loaded(_CLUSTER_ERRORS, name)
 
 
 class LimitExceededError(Exception):
@@ -37,14 +47,10 @@ class UnknownSaveIdError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-def _cluster(name: str) -> tuple[type, ...]:
-    cls = getattr(_cluster_errors, name, None) if _cluster_errors is not None else None
-    return (cls,) if isinstance(cls, type) else ()
-
-
 def _unwrap(exc: BaseException) -> BaseException:
     """The user-level exception inside a Ray task error (its message without the remote traceback)."""
-    while RayTaskError and isinstance(exc, RayTaskError) and getattr(exc, "cause", None) is not None:
+    task_error = _loaded(_RAY_EXCEPTIONS, "RayTaskError")
+    while task_error and isinstance(exc, task_error) and getattr(exc, "cause", None) is not None:
         exc = exc.cause
     return exc
 
@@ -90,7 +96,29 @@ def to_status(exc: BaseException) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.FAILED_PRECONDITION, msg
     if isinstance(inner, (ValueError, TypeError)):
         return grpc.StatusCode.INVALID_ARGUMENT, msg
-    if isinstance(exc, RayActorError) or isinstance(inner, (RayActorError, *_cluster("EngineUnavailableError"))):
-        return grpc.StatusCode.UNAVAILABLE, f"the engine is unavailable ({type(inner).__name__}): {msg}; retry later"
+    actor_error = _loaded(_RAY_EXCEPTIONS, "RayActorError")
+    if isinstance(exc, actor_error) or isinstance(inner, (*actor_error, *_cluster("EngineUnavailableError"))):
+        return grpc.StatusCode.UNAVAILABLE, unavailable_message(inner)
     log.error("internal error while serving a call", exc_info=exc)
     return grpc.StatusCode.INTERNAL, f"internal error ({type(inner).__name__}); see the server log"
+
+
+MAX_CAUSE_CHARS = 300
+
+
+def unavailable_message(exc: BaseException) -> str:
+    """What a client can do about a dead or unreachable engine actor, and why it happened.
+
+    Ray's actor errors run to many lines (the actor's ids, addresses, the exit cause);
+    the first line (at most ``MAX_CAUSE_CHARS``) is kept and the full error is logged.
+    """
+    first = (_message(exc).strip().splitlines() or [""])[0]
+    if len(first) > MAX_CAUSE_CHARS:
+        first = first[: MAX_CAUSE_CHARS - 3] + "..."
+    log.warning("engine unavailable while serving a call: %s", exc)
+    return (
+        f"the engine is unavailable: an actor of the Ray engine died or is unreachable ({type(exc).__name__}: {first}). "
+        "Retry later (safe for Train: each task carries a submission id, so one that did land is not applied "
+        "twice); if this persists, check 'ella-dist status' for an unreachable 'parameter' or 'learner-<i>' and "
+        "restart the server on the same --checkpoint-dir, which restores every acknowledged update."
+    )

@@ -56,3 +56,30 @@ def test_limits_are_resource_errors_that_name_the_limit():
     with pytest.raises(LimitExceededError, match="1000 bytes"):
         for _ in range(10):
             s.add(chunk("a", 5))
+
+
+def test_pure_server_modules_do_not_load_ray():
+    """The stream checks, conversions and the status mapping work without importing Ray
+    (the mapping finds Ray's and the engine's exception classes only once they are loaded)."""
+    import subprocess
+    import sys
+
+    from .support import subprocess_env
+
+    code = (
+        "import sys\n"
+        "import ella_server.servicer, ella_server.stream, ella_server.status as st\n"
+        "assert 'ray' not in sys.modules and 'ella_dist.cluster' not in sys.modules, sorted(sys.modules)\n"
+        "assert st.to_status(ValueError('bad'))[0].name == 'INVALID_ARGUMENT'\n"
+        "assert st.to_status(st.LimitExceededError('big'))[0].name == 'RESOURCE_EXHAUSTED'\n"
+        "assert st.to_status(KeyError('t'))[0].name == 'INTERNAL'\n"
+        "assert 'ray' not in sys.modules\n"
+        "from ray.exceptions import ActorDiedError\n"
+        "from ella_dist.cluster.errors import BackpressureError, EngineUnavailableError, UnknownModelError\n"
+        "assert st.to_status(ActorDiedError())[0].name == 'UNAVAILABLE'\n"
+        "assert st.to_status(EngineUnavailableError('down'))[0].name == 'UNAVAILABLE'\n"
+        "assert st.to_status(BackpressureError('full'))[0].name == 'RESOURCE_EXHAUSTED'\n"
+        "assert st.to_status(UnknownModelError('m'))[0].name == 'NOT_FOUND'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
