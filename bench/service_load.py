@@ -86,7 +86,8 @@ def machine() -> dict:
 
     return {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count(),
             "machine": platform.machine(), "ray": ray.__version__, "grpcio": grpc.__version__,
-            "numpy": np.__version__, "time": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+            "numpy": np.__version__, "time": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             engine.shutdown()
 
+    res["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     tr = res["train"]
     best_engine = max(tr["engine submit (one at a time)"]["tasks_per_s"], tr["engine submit_many (pipelined)"]["tasks_per_s"])
     best_grpc = max(tr["gRPC train (one task per call)"]["tasks_per_s"], tr["gRPC train_stream (one stream)"]["tasks_per_s"])
@@ -172,6 +174,8 @@ def markdown(res: dict) -> str:
         "# Service load (bench/service_load.py)",
         "",
         f"Machine: {m['cpus']} CPUs, {m['platform']}, Python {m['python']}, Ray {m['ray']}, grpcio {m['grpcio']}; {m['time']}.",
+        f"Load average (1, 5, 15 min) at start {m.get('loadavg_start', '?')}, at end {m.get('loadavg_end', '?')} "
+        "(the machine is shared; the load is other work plus this run).",
         f"Data: {res['data']}; {res['n_tasks']} tasks per path; ELLA {res['params']}. Engine: embedded local Ray, "
         "2 learners, checkpoints + fsync'd update log on. gRPC on loopback, plaintext, no token.",
         "",
