@@ -91,7 +91,9 @@ def machine_facts() -> dict[str, Any]:
     except OSError:
         load = None
     commit = _git("rev-parse", "HEAD")
-    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", "ella_dist", "bench")
+    # Only what the benchmarks import: others' work in progress elsewhere does not count.
+    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", "ella_dist/core", "ella_dist/datasets.py",
+                 "bench/_common.py", sys.argv[0] if sys.argv and sys.argv[0].endswith(".py") else "bench")
     return {
         "date_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "cpu_model": _cpu_model(),
