@@ -16,6 +16,8 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
 BENCHMARKS = {
     "paper": "paper.py",
+    "scaling": "scaling.py",
+    "cluster": "cluster_throughput.py",
     "service": "service_load.py",
 }
 DEFAULT_TARGET = "127.0.0.1:50051"
