@@ -151,7 +151,9 @@ class EllaServicer(pb_grpc.EllaServicer):
         self._warm: set[str] = set()  # models this servicer has predicted on (engine lane cached)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        # After a drain no engine call is running; if the drain timed out, do not hang on
+        # a call that may never return (an engine stuck on a dead cluster).
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _run(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         loop = asyncio.get_running_loop()
