@@ -9,7 +9,9 @@ server in-process on loopback, and the client library.
   ``Engine.submit_many`` (pipelined), (c) gRPC ``Client.train`` one task per call and
   ``Client.train_stream`` (all tasks in one stream).
 - Predict latency p50/p99 for 1, 8 and 64-row batches with 1 and 8 concurrent clients
-  (threads, one channel each): through gRPC, through the engine directly, and the core.
+  (threads, one channel each): through gRPC, through the engine directly (its snapshot
+  cache on, the default ``snapshot_max_age=0.2``, and off: every prediction one actor
+  call), and the core.
 
 Writes bench/results/service_load.{json,md,png}. ``--quick`` for a short run.
 Targets (issue 4): gRPC tasks/s >= 50% of the engine's; predict p99 < 5 ms for 64 rows.
@@ -172,12 +174,19 @@ def main(argv: list[str] | None = None) -> int:
                         row = {"rows": rows, "clients": th}
                         row["grpc"] = latencies(lambda i, Xb=Xb: clients[i].decision_function("g1", tid, Xb), n_calls, th)
                         row["engine"] = latencies(lambda i, Xb=Xb: engine.decision_function("g1", tid, Xb), n_calls, th)
+                        engine.snapshot_max_age, age = 0.0, engine.snapshot_max_age  # the actor round trip, for reference
+                        try:
+                            row["engine_nocache"] = latencies(lambda i, Xb=Xb: engine.decision_function("g1", tid, Xb),
+                                                              n_calls, th)
+                        finally:
+                            engine.snapshot_max_age = age
                         row["core"] = latencies(lambda i, Xb=Xb: core.decision_function(Xb, "core-0"), n_calls, th)
                         if th == 1:
                             row["grpc_process"] = latencies_other_process(server.target, "g1", tid, Xb, n_calls)
                         res["predict"].append(row)
                         print(f"  predict {rows:2d} rows x {th} clients: gRPC p50 {row['grpc']['p50_ms']:.2f} ms "
                               f"p99 {row['grpc']['p99_ms']:.2f} ms; engine p50 {row['engine']['p50_ms']:.2f} ms")
+                    res["snapshot_cache"] = {"snapshot_max_age": engine.snapshot_max_age, **engine.cache_stats}
                 finally:
                     for cl in clients:
                         cl.close()
@@ -226,14 +235,22 @@ def markdown(res: dict) -> str:
     lines += ["", "gRPC: client threads in this process; gRPC, client process: one client in its own Python process "
               "(1-client rows only).", "",
               "| rows | clients | gRPC p50 ms | gRPC p99 ms | gRPC calls/s | gRPC, client process p50 / p99 ms "
-              "| engine p50 ms | engine p99 ms | core p50 ms |",
-              "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+              "| engine p50 ms | engine p99 ms | engine, no cache p50 / p99 ms | core p50 ms |",
+              "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in res["predict"]:
         gp = r.get("grpc_process")
         proc = f"{gp['p50_ms']:.2f} / {gp['p99_ms']:.2f}" if gp else "-"
+        nc = r.get("engine_nocache")
+        nocache = f"{nc['p50_ms']:.2f} / {nc['p99_ms']:.2f}" if nc else "-"
         lines.append(f"| {r['rows']} | {r['clients']} | {r['grpc']['p50_ms']:.2f} | {r['grpc']['p99_ms']:.2f} | "
                      f"{r['grpc']['calls_per_s']:.0f} | {proc} | {r['engine']['p50_ms']:.2f} | {r['engine']['p99_ms']:.2f} | "
-                     f"{r['core']['p50_ms']:.3f} |")
+                     f"{nocache} | {r['core']['p50_ms']:.3f} |")
+    sc = res.get("snapshot_cache")
+    if sc:
+        lines += ["", f"Engine snapshot cache (`snapshot_max_age={sc['snapshot_max_age']}` s): {sc['hits']} predictions "
+                  f"answered from the cache, {sc['fetches']} snapshot fetches ({sc['unchanged']} of them answered "
+                  "'unchanged'). The gRPC and engine columns use the cache; 'engine, no cache' is the same engine "
+                  "with `snapshot_max_age=0` (one parameter-actor call per prediction)."]
     t = res["targets"]
     lines += ["", f"Targets: best gRPC path / best engine path = {t['grpc_vs_engine_throughput']:.2f} "
               f"(target >= 0.5: {'met' if t['grpc_ge_50pct_of_engine'] else 'NOT met'}); predict p99 for 64 rows, "

@@ -140,6 +140,7 @@ class Coordinator:
         self.learner_depth = max(1, int(learner_depth))
         self.session = uuid.uuid4().hex
         self._lanes: dict[str, _Lane] = {}
+        self._seen: dict[str, dict[str, int]] = {}  # model -> generation -> newest acknowledged version
         self._lock = threading.Lock()
         self.counters = {"submitted": 0, "acked": 0, "failed": 0, "duplicates": 0, "learner_retries": 0,
                          "parameter_retries": 0, "backpressure_rejections": 0, "fit_calls": 0,
@@ -166,6 +167,18 @@ class Coordinator:
             else:
                 lane.params, lane.generation, lane.n_features = cfg["params"], cfg["generation"], cfg["n_features"]
         return lane
+
+    def _note_version(self, name: str, generation: str, version: int) -> None:
+        with self._lock:
+            gens = self._seen.setdefault(name, {})
+            gens[generation] = max(gens.get(generation, 0), int(version))
+            while len(gens) > 4:  # generations end with clear/load; keep the recent ones
+                del gens[next(iter(gens))]
+
+    def seen_version(self, name: str, generation: str) -> int:
+        """The newest model version this session was acknowledged for ``(name, generation)`` (0: none)."""
+        gens = self._seen.get(name)
+        return gens.get(generation, 0) if gens else 0
 
     def forget(self, name: str) -> None:
         with self._lock:
@@ -340,6 +353,7 @@ class Coordinator:
                                   fit_end=fit.end)
                 if lane.n_features is None and lane.generation == sub.generation:
                     lane.n_features = sub.ack.n_features
+                self._note_version(sub.name, sub.generation, res.version)  # before the caller sees the ack
         if undo:
             await asyncio.gather(*(self._discard(s) for s in undo))
         with self._lock:

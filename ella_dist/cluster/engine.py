@@ -18,8 +18,10 @@ All methods are thread-safe.
 from __future__ import annotations
 
 import concurrent.futures
+import math
 import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -33,7 +35,7 @@ from ella_dist.core.validation import check_task_data, check_task_id, check_X
 from .coordinator import Coordinator, get, unwrap
 from .errors import EngineUnavailableError, UnknownModelError
 from .learner import Learner
-from .parameter import Ack, ParameterActor
+from .parameter import Ack, CodesView, ParameterActor
 
 NAMESPACE = "ella_dist"
 DEFAULT_OBJECT_STORE = 200 * 1024**2
@@ -86,6 +88,22 @@ def init_local_ray(num_cpus: int | None = None, object_store_memory: int = DEFAU
     return True
 
 
+def _check_max_age(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"snapshot_max_age must be a finite number of seconds >= 0. Got {value!r} instead.")
+    return float(value)
+
+
+def _completed(fn: Any, *args: Any) -> concurrent.futures.Future:
+    """A future already holding ``fn(*args)`` or the exception it raised."""
+    fut: concurrent.futures.Future = concurrent.futures.Future()
+    try:
+        fut.set_result(fn(*args))
+    except Exception as exc:  # noqa: BLE001 - handed to the caller's future
+        fut.set_exception(exc)
+    return fut
+
+
 def _unwrapped(inner: concurrent.futures.Future) -> concurrent.futures.Future:
     """A future with ``inner``'s result, or the actor's own exception (not Ray's wrapper)."""
     outer: concurrent.futures.Future = concurrent.futures.Future()
@@ -119,12 +137,19 @@ class Engine:
     """
 
     def __init__(self, coordinator: Coordinator, *, owns_ray: bool, owns_actors: bool,
-                 checkpoint_dir: str | None) -> None:
+                 checkpoint_dir: str | None, snapshot_max_age: float = 0.2) -> None:
         self._co = coordinator
         self._owns_ray = owns_ray
         self._owns_actors = owns_actors
         self.checkpoint_dir = checkpoint_dir
+        self.snapshot_max_age = _check_max_age(snapshot_max_age)
         self._closed = False
+        # The snapshot cache: model -> (CodesView, monotonic time its fetch was sent).
+        # ``_epochs`` counts invalidations, so a fetch sent before one is not installed after it.
+        self._views: dict[str, tuple[CodesView, float]] = {}
+        self._epochs: dict[str, int] = {}
+        self._vlock = threading.Lock()
+        self.cache_stats = {"hits": 0, "fetches": 0, "unchanged": 0}
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -133,7 +158,7 @@ class Engine:
               max_in_flight: int = 64, checkpoint_every: int = 100, checkpoint_seconds: float = 30.0,
               fsync: bool = True, learner_options: Sequence[dict[str, Any]] | None = None,
               app: str | None = None, auth_mode: str | None = None, retry_seconds: float = 120.0,
-              learner_num_cpus: float | None = None) -> Engine:
+              learner_num_cpus: float | None = None, snapshot_max_age: float = 0.2) -> Engine:
         """An engine on an embedded local Ray (started here unless this process already runs one).
 
         Parameters
@@ -166,14 +191,21 @@ class Engine:
             CPUs each learner reserves; default ``min(1, CPUs / num_learners)`` (one
             core per learner when there are enough). Lower it to run several engines
             on one Ray.
+        snapshot_max_age : float, default=0.2
+            Predictions are answered on this process from a cached snapshot (L and the
+            codes) that is refreshed when this engine has been acknowledged a newer
+            version (read-your-writes) or the snapshot is older than this many seconds
+            (other drivers' writes show up within that bound). 0: no cache, every
+            prediction asks the parameter actor. See ``docs/cluster.md``.
         """
+        _check_max_age(snapshot_max_age)
         owns_ray = init_local_ray(num_cpus, object_store_memory, auth_mode)
         try:
             return cls._build(num_learners, checkpoint_dir, max_in_flight=max_in_flight,
                               checkpoint_every=checkpoint_every, checkpoint_seconds=checkpoint_seconds, fsync=fsync,
                               learner_options=learner_options, app=app or f"ella-{uuid.uuid4().hex[:8]}",
                               detached=False, owns_ray=owns_ray, retry_seconds=retry_seconds,
-                              learner_num_cpus=learner_num_cpus)
+                              learner_num_cpus=learner_num_cpus, snapshot_max_age=snapshot_max_age)
         except BaseException:
             if owns_ray:
                 import ray
@@ -187,7 +219,7 @@ class Engine:
                 checkpoint_every: int = 100, checkpoint_seconds: float = 30.0, fsync: bool = True,
                 learner_options: Sequence[dict[str, Any]] | None = None, app: str = "ella",
                 auth_mode: str | None = None, retry_seconds: float = 120.0,
-                learner_num_cpus: float | None = None) -> Engine:
+                learner_num_cpus: float | None = None, snapshot_max_age: float = 0.2) -> Engine:
         """An engine on an existing Ray cluster (``"127.0.0.1:26379"``, or ``"auto"``).
 
         The actors are named (``<app>-parameter``, ``<app>-learner-<i>`` in namespace
@@ -199,6 +231,7 @@ class Engine:
         """
         import ray
 
+        _check_max_age(snapshot_max_age)
         if auth_mode is not None:
             os.environ["RAY_AUTH_MODE"] = auth_mode
         owns_ray = False
@@ -208,16 +241,18 @@ class Engine:
         return cls._build(num_learners, checkpoint_dir, max_in_flight=max_in_flight,
                           checkpoint_every=checkpoint_every, checkpoint_seconds=checkpoint_seconds, fsync=fsync,
                           learner_options=learner_options, app=app, detached=True, owns_ray=owns_ray,
-                          retry_seconds=retry_seconds, learner_num_cpus=learner_num_cpus)
+                          retry_seconds=retry_seconds, learner_num_cpus=learner_num_cpus,
+                          snapshot_max_age=snapshot_max_age)
 
     @classmethod
     def _build(cls, num_learners: int | None, checkpoint_dir: str | os.PathLike | None, *, max_in_flight: int,
                checkpoint_every: int, checkpoint_seconds: float, fsync: bool,
                learner_options: Sequence[dict[str, Any]] | None, app: str, detached: bool, owns_ray: bool,
-               retry_seconds: float, learner_num_cpus: float | None) -> Engine:
+               retry_seconds: float, learner_num_cpus: float | None, snapshot_max_age: float = 0.2) -> Engine:
         import ray
 
         _check_name(app, "app")
+        _check_max_age(snapshot_max_age)
         if not isinstance(max_in_flight, int) or max_in_flight < 1:
             raise ValueError(f"max_in_flight must be a positive int. Got {max_in_flight!r} instead.")
         ckpt = str(checkpoint_dir) if checkpoint_dir is not None else None
@@ -256,7 +291,8 @@ class Engine:
                 f"custom resources in learner_options) may not fit the cluster ({ray.cluster_resources()})."
             ) from None
         co = Coordinator(param, learners, max_in_flight=max_in_flight, retry_seconds=retry_seconds)
-        return cls(co, owns_ray=owns_ray, owns_actors=not detached, checkpoint_dir=ckpt)
+        return cls(co, owns_ray=owns_ray, owns_actors=not detached, checkpoint_dir=ckpt,
+                   snapshot_max_age=snapshot_max_age)
 
     # -- models -------------------------------------------------------------------------------
     def create_model(self, name: str, **params: Any) -> dict[str, Any]:
@@ -290,6 +326,7 @@ class Engine:
         full = ELLA(**params).get_params()  # the core's checks, on the driver
         cfg = self._manage("create_model", name, full)
         self._co.forget(name)
+        self._invalidate(name)
         return cfg
 
     def delete_model(self, name: str) -> None:
@@ -297,6 +334,7 @@ class Engine:
         self._manage("delete_model", _check_name(name, "The model name"))
         self._drop_learner_data(name, None)
         self._co.forget(name)
+        self._invalidate(name)
 
     def list_models(self) -> list[str]:
         """Names of the models, sorted."""
@@ -449,18 +487,104 @@ class Engine:
     def _read(self, method: str, name: str, *args: Any) -> Any:
         return get(self._co.parameter.read.remote(method, _check_name(name, "The model name"), *args))
 
-    def _predict(self, method: str, name: str, task_id: Any, X: Any) -> np.ndarray:
-        lane = self._co.lane(_check_name(name, "The model name"))
+    # -- the snapshot cache (see docs/cluster.md, "Snapshot cache") ------------------------------
+    def _invalidate(self, name: str) -> None:
+        with self._vlock:
+            self._epochs[name] = self._epochs.get(name, 0) + 1
+            self._views.pop(name, None)
+
+    def _cached_view(self, name: str) -> CodesView | None:
+        """The cached snapshot of ``name`` if it may answer now, else None.
+
+        Fresh = fetched at most ``snapshot_max_age`` seconds ago and not older than the
+        newest version this engine has been acknowledged for (same generation).
+        """
+        entry = self._views.get(name)
+        if entry is None:
+            return None
+        view, fetched = entry
+        if time.monotonic() - fetched > self.snapshot_max_age:
+            return None
+        if self._co.seen_version(name, view.generation) > view.version:
+            return None
+        self.cache_stats["hits"] += 1
+        return view
+
+    def _fetch_view(self, name: str) -> tuple[Any, Any]:
+        """Send one ``codes`` read; returns (ObjectRef, install) where install(reply) -> CodesView."""
+        sent = time.monotonic()
+        with self._vlock:
+            epoch = self._epochs.get(name, 0)
+            entry = self._views.get(name)
+        held = entry[0] if entry is not None else None
+        args = (held.generation, held.version) if held is not None else ()
+        ref = self._co.parameter.read.remote("codes", name, *args)
+        self.cache_stats["fetches"] += 1
+
+        def install(reply: CodesView | None) -> CodesView:
+            if reply is None:  # unchanged since the copy we hold
+                self.cache_stats["unchanged"] += 1
+                reply = held
+            with self._vlock:
+                if self._epochs.get(name, 0) == epoch:  # no clear/load/delete/create since we asked
+                    cur = self._views.get(name)
+                    if cur is None or cur[1] <= sent:
+                        self._views[name] = (reply, sent)
+            return reply
+
+        return ref, install
+
+    def _view_now(self, name: str) -> CodesView:
+        """A fresh-enough snapshot of ``name``, fetching it (one actor call) if needed."""
+        view = self._cached_view(name)
+        if view is not None:
+            return view
+        ref, install = self._fetch_view(name)
+        try:
+            reply = get(ref)
+        except UnknownModelError:
+            self._invalidate(name)
+            raise
+        return install(reply)
+
+    def _checked(self, name: str, task_id: Any, X: Any) -> tuple[str, np.ndarray]:
+        lane = self._co.lane(_check_name(name, "The model name"))  # UnknownModelError
         tid = check_task_id(task_id)
-        Xc = check_X(X, n_features=lane.n_features, task_id=tid)
-        return self._read(method, name, Xc, tid)
+        return tid, check_X(X, n_features=lane.n_features, task_id=tid)  # the core's ValueError
+
+    def _predict(self, method: str, name: str, task_id: Any, X: Any) -> np.ndarray:
+        tid, Xc = self._checked(name, task_id, X)
+        if self.snapshot_max_age <= 0:
+            return self._read(method, name, Xc, tid)
+        return getattr(self._view_now(name), method)(Xc, tid)
 
     def _predict_future(self, method: str, name: str, task_id: Any, X: Any) -> concurrent.futures.Future:
-        lane = self._co.lane(_check_name(name, "The model name"))  # UnknownModelError now
-        tid = check_task_id(task_id)
-        Xc = check_X(X, n_features=lane.n_features, task_id=tid)  # ValueError now
-        ref = self._co.parameter.read.remote(method, name, Xc, tid)
-        return _unwrapped(ref.future())
+        tid, Xc = self._checked(name, task_id, X)  # raise now
+        if self.snapshot_max_age <= 0:
+            return _unwrapped(self._co.parameter.read.remote(method, name, Xc, tid).future())
+        view = self._cached_view(name)
+        if view is not None:  # answered here, now: the future is already done
+            return _completed(getattr(view, method), Xc, tid)
+        ref, install = self._fetch_view(name)
+        outer: concurrent.futures.Future = concurrent.futures.Future()
+
+        def done(f: concurrent.futures.Future) -> None:
+            if not outer.set_running_or_notify_cancel():
+                return
+            try:
+                try:
+                    reply = f.result()
+                except BaseException as exc:  # noqa: BLE001
+                    raise unwrap(exc) from None
+                outer.set_result(getattr(install(reply), method)(Xc, tid))
+            except UnknownModelError as exc:
+                self._invalidate(name)
+                outer.set_exception(exc)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's future
+                outer.set_exception(exc)
+
+        ref.future().add_done_callback(done)
+        return outer
 
     def decision_function_future(self, name: str, task_id: Any, X: Any) -> concurrent.futures.Future:
         """:meth:`decision_function` without blocking: a ``concurrent.futures.Future`` of the array.
@@ -546,6 +670,7 @@ class Engine:
         cfg = self._manage("load", _check_name(name, "The model name"), _check_name(model_id, "The model id"))
         self._drop_learner_data(name, cfg["generation"])
         self._co.lane(name, refresh=True)
+        self._invalidate(name)
         return cfg
 
     def clear(self, name: str) -> dict[str, Any]:
@@ -553,6 +678,7 @@ class Engine:
         cfg = self._manage("clear", _check_name(name, "The model name"))
         self._drop_learner_data(name, cfg["generation"])
         self._co.lane(name, refresh=True)
+        self._invalidate(name)
         return cfg
 
     def checkpoint(self, name: str | None = None) -> list[str]:
@@ -578,6 +704,8 @@ class Engine:
         import ray
 
         out: dict[str, dict[str, str]] = {"driver": self._co.stats()}
+        out["driver"]["snapshot_max_age"] = str(self.snapshot_max_age)
+        out["driver"].update({f"snapshot_{k}": str(v) for k, v in self.cache_stats.items()})
         actors = {"parameter": self._co.parameter.stats.remote()}
         actors.update({f"learner-{i}": a.stats.remote() for i, a in enumerate(self._co.learners)})
         for key, ref in actors.items():

@@ -157,6 +157,42 @@ class ModelView(TaskModelMixin):
         return TaskState(st.theta.copy(), st.D.copy(), st.s.copy(), st.n)
 
 
+class CodesView(ModelView):
+    """What predictions need of a :class:`ModelView`: L and every task's code s, nothing else.
+
+    The reply the parameter actor sends to an engine's snapshot cache (see
+    :meth:`ParameterActor.read` ``"codes"``): d x k for L plus one k-vector per task, in
+    one (T, k) array, instead of each task's (theta, D). Predictions and their errors are
+    :class:`ModelView`'s, i.e. the core's code: ``X (+ intercept) @ (L @ s)``.
+    ``task_state`` is not available (it needs theta and D).
+    """
+
+    def __init__(self, view: ModelView) -> None:
+        super().__init__(view.name, view.get_params(), view.version, view.generation, view.L_, {},
+                         getattr(view, "n_features_in_", None))
+        self.task_rows = {tid: i for i, tid in enumerate(view.tasks)}
+        k = view.L_.shape[1] if view.L_ is not None else 0
+        self.S = (np.array([st.s for st in view.tasks.values()], dtype=np.float64) if view.tasks
+                  else np.zeros((0, k)))
+
+    @property
+    def n_tasks_(self) -> int:
+        return len(self.task_rows)
+
+    @property
+    def task_ids_(self) -> list[str]:
+        return list(self.task_rows)
+
+    def _task_index(self) -> dict:
+        return self.task_rows
+
+    def _theta(self, task_id: str) -> np.ndarray:
+        return self.L_ @ self.S[self.task_rows[task_id]]
+
+    def task_state(self, task_id: Any) -> TaskState:
+        raise TypeError("A CodesView holds L and the codes only; ask the parameter actor for task_state.")
+
+
 # -- the update log ------------------------------------------------------------------------
 _HEAD = struct.Struct("<II")
 _CRC = struct.Struct("<I")
@@ -649,6 +685,7 @@ class ParameterActor:
         self._cond: asyncio.Condition | None = None
         self._waiting = 0
         self._ticker: asyncio.Task | None = None
+        self._codes: dict[str, tuple[ModelView, CodesView]] = {}  # per model: the view and its CodesView
         try:
             import ray
 
@@ -710,6 +747,8 @@ class ParameterActor:
         """Run a management call (create_model, delete_model, clear, save, load, checkpoint, model_bytes)."""
         if method not in ("create_model", "delete_model", "clear", "save", "load", "checkpoint", "model_bytes"):
             raise ValueError(f"Unknown management method {method!r}.")
+        if method in ("delete_model", "clear", "load", "create_model") and args:
+            self._codes.pop(args[0], None)
         try:
             return await self._write(getattr(self._server, method), *args)
         finally:
@@ -723,6 +762,14 @@ class ParameterActor:
         view = self._server.view(name)
         if method == "view":
             return view
+        if method == "codes":  # args: the (generation, version) the caller holds, if any
+            if args and (view.generation, view.version) == tuple(args):
+                return None  # unchanged: the caller keeps its copy
+            memo = self._codes.get(name)
+            if memo is None or memo[0] is not view:
+                memo = (view, CodesView(view))
+                self._codes[name] = memo
+            return memo[1]
         if method == "basis":
             if view.L_ is None:
                 raise NotFittedError("This ELLA has not been trained on any task yet.")

@@ -313,13 +313,18 @@ class EllaServicer(pb_grpc.EllaServicer):
         calls = [(key, method) for o, key, method in self._OUTPUTS if o in wanted]
         model, task_id = request.model, request.task_id
         if self._futures and model in self._warm and X.size <= INLINE_PREDICT_VALUES:
-            # No thread hop: the engine validates X and sends the actor call from the event
-            # loop; the loop awaits the actor's ObjectRef future. Only models already served
-            # once take this path (the engine then has the model's feature count cached, so
-            # nothing here blocks on Ray), and only small inputs (validating X is O(size)).
-            futs = [asyncio.wrap_future(getattr(self.engine, f"{method}_future")(model, task_id, X))
-                    for _, method in calls]
-            done = [await futs[0]] if len(futs) == 1 else await asyncio.gather(*futs)
+            # No thread hop: the engine validates X on the event loop and either answers
+            # from its snapshot cache (the future is already done: take the result, no
+            # await, no wake-up) or sends one actor call whose ObjectRef future the loop
+            # awaits. Only models already served once take this path (the engine then has
+            # the model's feature count cached, so nothing here blocks on Ray), and only
+            # small inputs (validating X and the product are O(size)).
+            futs = [getattr(self.engine, f"{method}_future")(model, task_id, X) for _, method in calls]
+            if all(f.done() for f in futs):
+                done = [f.result() for f in futs]
+            else:
+                waits = [asyncio.wrap_future(f) for f in futs]
+                done = [await waits[0]] if len(waits) == 1 else await asyncio.gather(*waits)
         else:
             done = await self._run(self._predict_blocking, model, task_id, X, calls)
         return X.shape[0], dict(zip((key for key, _ in calls), done))

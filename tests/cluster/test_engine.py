@@ -355,3 +355,92 @@ def test_batched_submit_many_equals_core_and_is_idempotent(engine, landmine):
     want.partial_fit(landmine[3].X, landmine[3].y, "new-d")
     assert_same_model(engine.snapshot("batched"), want)
     engine.delete_model("batched")
+
+
+def _second_driver(engine, snapshot_max_age):
+    """Another engine session (its own coordinator and snapshot cache) on the same actors."""
+    from ella_dist.cluster.coordinator import Coordinator
+
+    co = Coordinator(engine.parameter_actor, engine.learners)
+    return Engine(co, owns_ray=False, owns_actors=False, checkpoint_dir=None, snapshot_max_age=snapshot_max_age)
+
+
+def test_snapshot_cache_read_your_writes_staleness_bound_and_invalidation(engine):
+    import time
+
+    rng = np.random.default_rng(11)
+    data = {t: (rng.normal(size=(25, 3)), rng.normal(size=25)) for t in ("a", "b", "c", "d")}
+    X = rng.normal(size=(64, 3))
+    cached = _second_driver(engine, 3600.0)  # a snapshot never expires by age: only acks/invalidation refresh it
+    short = _second_driver(engine, 0.05)
+    uncached = _second_driver(engine, 0.0)
+    try:
+        cached.create_model("snap", **SQUARED)
+        core = ELLA(**SQUARED)
+        with pytest.raises(NotFittedError):  # caches the unfitted snapshot
+            cached.predict("snap", "a", X)
+
+        # (1) read-your-writes: every ack this engine receives makes the next read refresh
+        for tid in ("a", "b", "a"):
+            Xt, yt = data[tid]
+            cached.submit("snap", tid, Xt, yt)
+            core.partial_fit(Xt, yt, tid)
+            for t in {"a", "b"} & set(core.task_ids_):
+                np.testing.assert_allclose(cached.decision_function("snap", t, X), core.decision_function(X, t),
+                                           rtol=0, atol=1e-12)
+        fetches = cached.cache_stats["fetches"]
+        for _ in range(5):
+            cached.predict_future("snap", "a", X).result(timeout=0)  # already done: answered from the cache
+            cached.predict("snap", "b", X)
+        assert cached.cache_stats["fetches"] == fetches
+
+        # (2) another driver's write: not seen by a snapshot within its bound (documented),
+        #     seen by an uncached engine at once and by a short bound after it passes
+        uncached.submit("snap", "c", *data["c"])
+        core.partial_fit(*data["c"], "c")
+        with pytest.raises(UnknownTaskError):
+            cached.predict("snap", "c", X)
+        np.testing.assert_allclose(uncached.predict("snap", "c", X), core.predict(X, "c"), rtol=0, atol=1e-12)
+        short.predict("snap", "a", X)
+        time.sleep(0.1)  # > short's bound
+        np.testing.assert_allclose(short.predict("snap", "c", X), core.predict(X, "c"), rtol=0, atol=1e-12)
+        # ... and a write of this engine refreshes, bringing the other driver's write along
+        cached.submit("snap", "d", *data["d"])
+        core.partial_fit(*data["d"], "d")
+        for t in "abcd":
+            np.testing.assert_allclose(cached.predict_future("snap", t, X).result(timeout=30), core.predict(X, t),
+                                       rtol=0, atol=1e-12)
+
+        # (3) clear / delete / create invalidate the snapshot of this engine at once
+        cached.clear("snap")
+        with pytest.raises(NotFittedError) as got:
+            cached.predict("snap", "a", X)
+        with pytest.raises(NotFittedError) as want:
+            ELLA(**SQUARED).predict(X, "a")
+        assert str(got.value) == str(want.value)
+        cached.submit("snap", "b", *data["b"])
+        with pytest.raises(UnknownTaskError) as got:
+            cached.predict("snap", "a", X)
+        with pytest.raises(UnknownTaskError) as want:
+            ELLA(**SQUARED).partial_fit(*data["b"], "b").predict(X, "a")
+        assert str(got.value) == str(want.value)
+        cached.delete_model("snap")
+        with pytest.raises(UnknownModelError):
+            cached.predict("snap", "b", X)
+        cached.create_model("snap", **LOGISTIC)
+        with pytest.raises(NotFittedError):
+            cached.predict_future("snap", "b", X).result(timeout=30)
+        st = cached.status()["driver"]
+        assert st["snapshot_max_age"] == "3600.0" and int(st["snapshot_hits"]) >= 10
+    finally:
+        try:
+            cached.delete_model("snap")
+        except UnknownModelError:
+            pass
+        for e in (cached, short, uncached):
+            e.shutdown()
+
+
+def test_snapshot_max_age_is_checked():
+    with pytest.raises(ValueError, match="snapshot_max_age"):
+        Engine.local(snapshot_max_age=-1)
