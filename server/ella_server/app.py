@@ -153,13 +153,17 @@ async def start_server(
     return RunningServer(server, bound, servicer, health)
 
 
-def make_engine(ray_address: str | None, checkpoint_dir: str | None, num_learners: int | None = None) -> Any:
+def make_engine(
+    ray_address: str | None,
+    checkpoint_dir: str | None,
+    num_learners: int | None = None,
+    snapshot_max_age: float = 0.2,
+) -> Any:
     """An embedded local Ray engine, or one joined to the cluster at ``ray_address``."""
     from ella_dist.cluster import Engine
 
-    if ray_address:
-        return Engine.connect(ray_address, checkpoint_dir=checkpoint_dir) if checkpoint_dir else Engine.connect(ray_address)
-    return Engine.local(num_learners=num_learners, checkpoint_dir=checkpoint_dir)
+    options = dict(num_learners=num_learners, checkpoint_dir=checkpoint_dir, snapshot_max_age=snapshot_max_age)
+    return Engine.connect(ray_address, **options) if ray_address else Engine.local(**options)
 
 
 def final_checkpoint(engine: Any) -> None:
@@ -185,7 +189,9 @@ async def serve(args: argparse.Namespace, ready: Callable[[int], None] | None = 
         with open(args.tls_key, "rb") as f:
             key = f.read()
     loop = asyncio.get_running_loop()
-    engine = await loop.run_in_executor(None, make_engine, args.ray_address, args.checkpoint_dir, args.num_learners)
+    engine = await loop.run_in_executor(
+        None, make_engine, args.ray_address, args.checkpoint_dir, args.num_learners, args.snapshot_max_age
+    )
     running = await start_server(engine, args.host, args.port, token=token, tls_cert=cert, tls_key=key)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -15,6 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="where models are checkpointed; a restart on the same dir serves the same models")
     p.add_argument("--num-learners", type=int, default=None,
                    help="learner actors (default: the CPUs Ray reports)")
+    p.add_argument("--snapshot-max-age", type=float, default=0.2,
+                   help="seconds a prediction may lag writes made through *other* servers (default: 0.2; "
+                   "this server's own writes are always visible; 0 asks the parameter actor on every call)")
     p.add_argument("--auth-token-file", default=None,
                    help="file holding a bearer token; every call but health checks must send "
                    "'authorization: Bearer <token>' metadata")
