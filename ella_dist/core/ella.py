@@ -13,7 +13,8 @@ what makes early tasks improve as later ones arrive (reverse transfer).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -224,21 +225,31 @@ class ELLA(TaskModelMixin):
         known = task_id if task_id in getattr(self, "_tasks", ()) else None
         X, y = check_task_data(X, y, self.loss, n_features=n_features, task_id=known)
         Xb = add_intercept(X) if self.fit_intercept else X
-        fresh = n_features is None
-        if fresh:
-            self._setup(X.shape[1])
-        try:
+        with self._first_call(X.shape[1]):
             old = self._data.get(task_id)
             data = TaskData.from_rows(self.loss, Xb, y) if old is None else old.add(Xb, y)
             prev = self._tasks.get(task_id)
             theta, D = data.fit(self.ridge, self._mask, None if prev is None else prev.theta)
             self._apply(task_id, theta, D, data.n, data)
-        except BaseException:
-            if fresh:  # a failed first call must not leave a half-initialised model
-                for name in ("n_features_in_", "_rng", "L_", "_basis", "_tasks", "_data", "_mask", "n_updates_"):
-                    self.__dict__.pop(name, None)
-            raise
         return self
+
+    @contextmanager
+    def _first_call(self, n_features: int) -> Iterator[None]:
+        """Set the model up on its first call; undo the set-up if that call fails.
+
+        Later calls need no undo: :meth:`_apply` commits only once nothing can fail.
+        """
+        if hasattr(self, "n_features_in_"):
+            yield
+            return
+        before = dict(self.__dict__)
+        self._setup(n_features)
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
 
     def update_task(self, task_id: Any, theta: Any, D: Any, n_samples: int) -> ELLA:
         """Fold in a task from its sufficient statistics (theta, D), fitted elsewhere.
@@ -270,9 +281,8 @@ class ELLA(TaskModelMixin):
         d_expected = getattr(self, "n_features_in_", theta.shape[0] - int(self.fit_intercept)) + int(self.fit_intercept)
         if theta.shape[0] != d_expected:
             raise ValueError(f"theta has {theta.shape[0]} coefficients, but the model has d={d_expected}.")
-        if not hasattr(self, "n_features_in_"):
-            self._setup(d_expected - int(self.fit_intercept))
-        self._apply(task_id, theta, D, int(n_samples), None)
+        with self._first_call(d_expected - int(self.fit_intercept)):
+            self._apply(task_id, theta, D, int(n_samples), None)
         return self
 
     def _apply(self, task_id: str, theta: np.ndarray, D: np.ndarray, n: int, data: TaskData | None) -> None:

@@ -28,7 +28,7 @@ from scipy.special import expit
 
 from .base import TaskModelMixin
 from .single_task import TaskData, penalty_mask
-from .sparse_code import SAFEGUARD, lasso_quadratic
+from .sparse_code import add_safeguard, lasso_quadratic
 from .validation import LOSSES, add_intercept, check_task_data, check_task_id
 
 _INNER_TOL = 1e-8
@@ -183,7 +183,7 @@ class _Problem:
         # (1/2n)||y - X L s||^2 + mu||s||_1  ==  s'Qs - 2c's + mu||s||_1 (+ const)
         Q = 0.5 * (L.T @ self.G[t] @ L)
         c = 0.5 * (L.T @ self.h[t])
-        Q[np.diag_indices_from(Q)] += SAFEGUARD * max(float(np.trace(Q)) / Q.shape[0], 1e-300)
+        add_safeguard(Q)
         return lasso_quadratic(Q, c, self.mu)
 
     def _code_logistic(self, t: int, L: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -200,7 +200,7 @@ class _Problem:
             g = Z.T @ (p - y) / n
             H = (Z.T * (p * (1.0 - p))) @ Z / n
             Q = 0.5 * H
-            Q[np.diag_indices_from(Q)] += SAFEGUARD * max(float(np.trace(Q)) / Q.shape[0], 1e-12)
+            add_safeguard(Q, floor=1e-12)
             target = lasso_quadratic(Q, 0.5 * (H @ s - g), self.mu, s0=s)
             step = target - s
             t_ = 1.0

@@ -198,7 +198,10 @@ def coding_problem(L: np.ndarray, theta: np.ndarray, D: np.ndarray) -> tuple[np.
     """The safeguarded quadratic (Q, c) of Eq. 3; see the module docstring."""
     DL = D @ L
     Q = L.T @ DL
-    Q = 0.5 * (Q + Q.T)
-    delta = SAFEGUARD * max(float(np.trace(Q)) / Q.shape[0], 1e-300)
-    Q.flat[:: Q.shape[0] + 1] += delta
-    return Q, DL.T @ theta
+    return add_safeguard(0.5 * (Q + Q.T)), DL.T @ theta
+
+
+def add_safeguard(Q: np.ndarray, floor: float = 1e-300) -> np.ndarray:
+    """Add ``delta = SAFEGUARD * max(mean(diag(Q)), floor)`` to Q's diagonal, in place."""
+    Q.flat[:: Q.shape[0] + 1] += SAFEGUARD * max(float(np.trace(Q)) / Q.shape[0], floor)
+    return Q
